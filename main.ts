@@ -1,0 +1,48 @@
+/**
+ * Command-line entry point: `deno task start [--config FILE] [--port N] [--check]`.
+ *
+ * @module
+ */
+
+import { HELP_TEXT, parseCliArgs } from "./src/cli.ts";
+import { ConfigError, loadConfig, summarizeConfig } from "./src/config.ts";
+import { exitOnSignals, startBalancer } from "./src/server.ts";
+
+/** Runs the command; resolves to an exit status, or undefined while the balancer serves. */
+async function main(args: string[]): Promise<number | undefined> {
+  let options;
+  try {
+    options = parseCliArgs(args);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${HELP_TEXT}`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(HELP_TEXT);
+    return 0;
+  }
+  let config;
+  try {
+    config = await loadConfig(options.config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return 2;
+  }
+  if (options.port !== undefined) config.listen.port = options.port;
+  if (options.check) {
+    console.log(summarizeConfig(config));
+    return 0;
+  }
+  try {
+    exitOnSignals(startBalancer(config));
+  } catch (error) {
+    const { host, port } = config.listen;
+    console.error(`cannot listen on ${host}:${port}: ${(error as Error).message}`);
+    return 1;
+  }
+  return undefined;
+}
+
+const status = await main(Deno.args);
+if (status !== undefined) Deno.exit(status);

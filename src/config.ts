@@ -1,0 +1,535 @@
+/**
+ * The balancer's YAML config: the zod schema with its defaults, loading from
+ * disk, and error messages that name the file, the line and the key of every
+ * problem, one line each.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { type Document, isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import type { StrategyName, TransportName } from "./types.ts";
+
+/**
+ * One upstream server as configured, with every default filled in.
+ *
+ * @example
+ * ```ts
+ * const backend: BackendConfig = { url: "http://127.0.0.1:9001", weight: 1, transport: "http1" };
+ * ```
+ */
+export interface BackendConfig {
+  /** The normalized origin, e.g. `http://127.0.0.1:9001`; unique across backends. */
+  url: string;
+  /** An integer >= 1. */
+  weight: number;
+  /** The backend's own transport, or else the top-level one. */
+  transport: TransportName;
+}
+
+/**
+ * Active health checking; durations in milliseconds.
+ *
+ * @example
+ * ```ts
+ * const health: HealthCheckConfig = {
+ *   path: "/",
+ *   interval: 5000,
+ *   timeout: 2000,
+ *   healthy_threshold: 2,
+ *   unhealthy_threshold: 3,
+ * };
+ * ```
+ */
+export interface HealthCheckConfig {
+  /** Origin-form path (may carry a query) requested on each backend. */
+  path: string;
+  interval: number;
+  timeout: number;
+  /** Consecutive successes that mark a down backend up. */
+  healthy_threshold: number;
+  /** Consecutive failures that mark an up backend down. */
+  unhealthy_threshold: number;
+}
+
+/**
+ * The balancer's timeouts, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * const timeouts: TimeoutsConfig = { connect: 2000, response: 30000, drain: 10000 };
+ * ```
+ */
+export interface TimeoutsConfig {
+  connect: number;
+  /** Until the backend's response headers have arrived. */
+  response: number;
+  /** On SIGINT/SIGTERM, how long in-flight requests may take to finish. */
+  drain: number;
+}
+
+/**
+ * The parsed config: the YAML's keys, every optional one filled with its
+ * default and every duration converted to milliseconds.
+ *
+ * @example
+ * ```ts
+ * const config: Config = parseConfig("backends: [{ url: http://127.0.0.1:9001 }]", "config.yaml");
+ * config.listen.port; // 8080
+ * config.timeouts.response; // 30000
+ * ```
+ */
+export interface Config {
+  listen: { host: string; port: number };
+  strategy: StrategyName;
+  /** The default transport; every backend's own `transport` is already resolved. */
+  transport: TransportName;
+  backends: BackendConfig[];
+  health_check: HealthCheckConfig;
+  sticky: { cookie: string };
+  timeouts: TimeoutsConfig;
+}
+
+/**
+ * A config that could not be read or is invalid. The message has one line per
+ * problem, in file order, e.g.
+ * `config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky, got "round-robin"`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await loadConfig("config.yaml");
+ * } catch (error) {
+ *   if (!(error instanceof ConfigError)) throw error;
+ *   console.error(error.message);
+ *   Deno.exit(2);
+ * }
+ * ```
+ */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  /** The problems, one per line of the message. */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(problems.join("\n"));
+    this.problems = problems;
+  }
+}
+
+/** Durations are whole milliseconds from 1 to this (24 hours). */
+const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
+/** Large enough for any real traffic split, small enough that weight sums stay exact. */
+const MAX_WEIGHT = 1_000_000;
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+
+/**
+ * Converts a duration to milliseconds: a string with a unit (`"250ms"`,
+ * `"5s"`, `"1.5m"`, `"1h"`) or a plain number of milliseconds. The result is
+ * rounded to whole milliseconds; `undefined` means the value is not a
+ * duration. Bounds are not checked here: the schema wants 1ms to 24h.
+ *
+ * @example
+ * ```ts
+ * parseDuration("250ms"); // 250
+ * parseDuration("5s"); // 5000
+ * parseDuration("1m"); // 60000
+ * parseDuration(1500); // 1500
+ * parseDuration("5 seconds"); // undefined
+ * ```
+ */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isNaN(value) ? undefined : Math.round(value);
+  const match = DURATION_PATTERN.exec(value);
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2]]);
+}
+
+// Each schema below carries its own "expected ..." text (zod's `error` param),
+// so a problem reads `KEYPATH: expected <text>, got <value>`.
+
+const DURATION_TEXT = 'a duration like "250ms", "5s", "1m" or a number of milliseconds';
+const DURATION_RANGE_TEXT = "a duration from 1ms to 24h";
+
+function duration(defaultMs: number) {
+  return z.union([z.string(), z.number()], { error: DURATION_TEXT })
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: "custom", message: DURATION_TEXT, input: value });
+        return z.NEVER;
+      }
+      if (ms < 1 || ms > MAX_DURATION_MS) {
+        ctx.addIssue({ code: "custom", message: DURATION_RANGE_TEXT, input: value });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(defaultMs);
+}
+
+function intAtLeast(min: number, max = Number.MAX_SAFE_INTEGER) {
+  const text = `an integer >= ${min}`;
+  return z.int({ error: text }).min(min, { error: text })
+    .max(max, { error: `an integer <= ${max}` });
+}
+
+/** A strict mapping: unknown keys are typos, reported with the keys allowed here. */
+function section<Shape extends z.ZodRawShape>(shape: Shape) {
+  const keys = Object.keys(shape).join(", ");
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? `unknown key (expected one of ${keys})`
+        : `a mapping with keys ${keys}`,
+  });
+}
+
+/** An optional section: missing or empty (`key:` with nothing under it) means all defaults. */
+function optionalSection<Schema extends z.ZodType>(schema: Schema) {
+  return z.preprocess((value) => value ?? {}, schema);
+}
+
+const STRATEGIES: { [Name in StrategyName]: Name } = {
+  round_robin: "round_robin",
+  weighted_round_robin: "weighted_round_robin",
+  random: "random",
+  sticky: "sticky",
+};
+const TRANSPORTS: { [Name in TransportName]: Name } = { http1: "http1", fetch: "fetch" };
+
+/** An RFC 6265 cookie-name: an RFC 2616 token. */
+const COOKIE_NAME_PATTERN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const COOKIE_NAME_TEXT = "a cookie name made of letters, digits and !#$%&'*+-.^_`|~";
+/** Starts with one `/` (`//host` would name another server), no whitespace, controls or `#`. */
+const HEALTH_PATH_PATTERN = /^\/(?!\/)[^\s#\p{Cc}]*$/u;
+const HEALTH_PATH_TEXT = 'a path starting with a single "/", without spaces or "#"';
+const HOST_TEXT = "a host name or IP address";
+
+const URL_TEXT = 'an absolute http:// or https:// URL like "http://127.0.0.1:9001"';
+
+/**
+ * Normalizes a backend URL to its origin, or says what a valid one looks like.
+ * Used by the schema and by the duplicate check, so both agree on identity.
+ */
+function normalizeBackendUrl(raw: string): { origin: string } | { expected: string } {
+  if (!/^https?:\/\//i.test(raw) || !URL.canParse(raw)) {
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && URL.canParse(raw)
+      ? { expected: "an http:// or https:// URL" }
+      : { expected: URL_TEXT };
+  }
+  const url = new URL(raw);
+  if (url.username || url.password) return { expected: "a URL without credentials" };
+  if (url.pathname !== "/") return { expected: 'a URL without a path (at most a trailing "/")' };
+  if (raw.includes("?") || raw.includes("#")) {
+    return { expected: "a URL without a query or fragment" };
+  }
+  return { origin: url.origin };
+}
+
+const backendUrl = z.string({ error: URL_TEXT }).transform((raw, ctx) => {
+  const result = normalizeBackendUrl(raw);
+  if ("origin" in result) return result.origin;
+  ctx.addIssue({ code: "custom", message: result.expected, input: raw });
+  return z.NEVER;
+});
+
+function choice<Values extends Readonly<Record<string, string>>>(values: Values) {
+  const text = `one of ${Object.values(values).join(" | ")}`;
+  return z.enum(values, { error: text });
+}
+
+const configSchema = section({
+  listen: optionalSection(section({
+    host: z.string({ error: HOST_TEXT }).regex(/^\S+$/, { error: HOST_TEXT }).default("0.0.0.0"),
+    port: z.int({ error: "an integer from 0 to 65535" })
+      .min(0, { error: "an integer from 0 to 65535" })
+      .max(65535, { error: "an integer from 0 to 65535" })
+      .default(8080),
+  })),
+  strategy: choice(STRATEGIES).default("round_robin"),
+  transport: choice(TRANSPORTS).default("http1"),
+  backends: z.array(
+    section({
+      url: backendUrl,
+      weight: intAtLeast(1, MAX_WEIGHT).default(1),
+      transport: choice(TRANSPORTS).optional(),
+    }),
+    { error: "a list of backends" },
+  ).min(1, { error: "at least one backend" }),
+  health_check: optionalSection(section({
+    path: z.string({ error: HEALTH_PATH_TEXT }).regex(HEALTH_PATH_PATTERN, {
+      error: HEALTH_PATH_TEXT,
+    }).default("/"),
+    interval: duration(5000),
+    timeout: duration(2000),
+    healthy_threshold: intAtLeast(1).default(2),
+    unhealthy_threshold: intAtLeast(1).default(3),
+  })),
+  sticky: optionalSection(section({
+    cookie: z.string({ error: COOKIE_NAME_TEXT }).regex(COOKIE_NAME_PATTERN, {
+      error: COOKIE_NAME_TEXT,
+    }).default("lb_backend"),
+  })),
+  timeouts: optionalSection(section({
+    connect: duration(2000),
+    response: duration(30_000),
+    drain: duration(10_000),
+  })),
+}).transform((config): Config => ({
+  ...config,
+  backends: config.backends.map((backend) => ({
+    url: backend.url,
+    weight: backend.weight,
+    transport: backend.transport ?? config.transport,
+  })),
+}));
+
+/** Fallback wording for any issue a schema above did not word itself. */
+function expectedText(issue: z.core.$ZodRawIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return `a value of type ${issue.expected}`;
+    case "invalid_value":
+      return `one of ${issue.values.map((value) => JSON.stringify(value)).join(" | ")}`;
+    case "unrecognized_keys":
+      return "unknown key";
+    default:
+      return "a valid value";
+  }
+}
+
+type Path = readonly PropertyKey[];
+
+/** One problem and where it sits in the file, for sorting into file order. */
+interface Problem {
+  offset: number;
+  /** The dotted key path, empty for the whole document. */
+  keyPath: string;
+  detail: string;
+}
+
+/** The YAML node at `path`, or the nearest ancestor that exists. */
+function nearestNode(doc: Document, path: Path): unknown {
+  for (let length = path.length; length >= 0; length--) {
+    const node = doc.getIn(path.slice(0, length), true);
+    if (nodeOffset(node) !== undefined) return node;
+  }
+  return doc.contents;
+}
+
+function nodeOffset(node: unknown): number | undefined {
+  const range = (node as { range?: unknown } | null | undefined)?.range;
+  return Array.isArray(range) && typeof range[0] === "number" ? range[0] : undefined;
+}
+
+/** The key node of `key` in the mapping at `path`, so unknown keys point at themselves. */
+function keyNode(doc: Document, path: Path, key: string): unknown {
+  const map = doc.getIn(path, true);
+  if (!isMap(map)) return undefined;
+  const pair = map.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
+  return pair?.key;
+}
+
+function lookup(data: unknown, path: Path): { found: false } | { found: true; value: unknown } {
+  let value = data;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null || !Object.hasOwn(value, key)) {
+      return { found: false };
+    }
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return { found: true, value };
+}
+
+/** The value JSON-style (strings quoted), shortened to stay on one readable line. */
+function show(value: unknown): string {
+  const text = typeof value === "number" || value === undefined
+    ? String(value)
+    : JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function keyPath(path: Path): string {
+  return path.map(String).join(".");
+}
+
+function issueProblems(
+  issue: z.core.$ZodIssue,
+  doc: Document,
+  data: unknown,
+): Problem[] {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => ({
+      offset: nodeOffset(keyNode(doc, issue.path, key)) ??
+        nodeOffset(nearestNode(doc, issue.path)) ?? 0,
+      keyPath: keyPath([...issue.path, key]),
+      detail: issue.message,
+    }));
+  }
+  const got = lookup(data, issue.path);
+  return [{
+    offset: nodeOffset(nearestNode(doc, issue.path)) ?? 0,
+    keyPath: keyPath(issue.path),
+    detail: `expected ${issue.message}, got ${
+      got.found ? show(got.value) : "nothing (the key is missing)"
+    }`,
+  }];
+}
+
+/** Backends are identified by URL, so two with the same origin are an error. */
+function duplicateUrlProblems(doc: Document, data: unknown): Problem[] {
+  const backends = (data as { backends?: unknown } | null)?.backends;
+  if (!Array.isArray(backends)) return [];
+  const firstIndex = new Map<string, number>();
+  const problems: Problem[] = [];
+  backends.forEach((backend, index) => {
+    const raw = (backend as { url?: unknown } | null)?.url;
+    if (typeof raw !== "string") return;
+    const result = normalizeBackendUrl(raw);
+    if (!("origin" in result)) return;
+    const first = firstIndex.get(result.origin);
+    if (first === undefined) {
+      firstIndex.set(result.origin, index);
+      return;
+    }
+    const path = ["backends", index, "url"];
+    problems.push({
+      offset: nodeOffset(nearestNode(doc, path)) ?? 0,
+      keyPath: keyPath(path),
+      detail: `expected a URL no other backend has, got ${
+        show(raw)
+      } (same as backends.${first}.url)`,
+    });
+  });
+  return problems;
+}
+
+function unresolvedAliasOffset(doc: Document): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_key, alias) {
+      if (alias.resolve(doc) !== undefined) return;
+      offset = nodeOffset(alias);
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
+
+function lineOf(lineCounter: LineCounter, offset: number): number {
+  return Math.max(1, lineCounter.linePos(offset).line);
+}
+
+/**
+ * Parses and validates config YAML. `fileName` only prefixes the messages.
+ * Throws {@linkcode ConfigError} listing every problem, one per line, in file order.
+ *
+ * @example
+ * ```ts
+ * const config = parseConfig(
+ *   "strategy: random\nbackends:\n  - url: http://127.0.0.1:9001\n    transport: fetch\n",
+ *   "config.yaml",
+ * );
+ * config.backends[0]; // { url: "http://127.0.0.1:9001", weight: 1, transport: "fetch" }
+ * config.health_check.interval; // 5000
+ * ```
+ */
+export function parseConfig(text: string, fileName: string): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lineCounter, prettyErrors: false });
+  const at = (offset: number) => `${fileName}:${lineOf(lineCounter, offset)}`;
+
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((error) => {
+        const reason = error.code === "MULTIPLE_DOCS"
+          ? "the file holds more than one document"
+          : error.message;
+        return `${at(error.pos[0])}: invalid YAML: ${reason}`;
+      }),
+    );
+  }
+  if (doc.contents === null) {
+    throw new ConfigError([
+      `${fileName}:1: expected a mapping with at least a backends key, got an empty file`,
+    ]);
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (error) {
+    // an alias whose anchor is missing, or too many aliases
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError([`${at(unresolvedAliasOffset(doc) ?? 0)}: invalid YAML: ${reason}`]);
+  }
+
+  const result = configSchema.safeParse(data, { error: expectedText });
+  const problems = [
+    ...(result.success ? [] : result.error.issues.flatMap((i) => issueProblems(i, doc, data))),
+    ...duplicateUrlProblems(doc, data),
+  ];
+  if (problems.length > 0 || !result.success) {
+    problems.sort((a, b) => a.offset - b.offset);
+    throw new ConfigError(problems.map((problem) => {
+      const where = problem.keyPath
+        ? `${at(problem.offset)} ${problem.keyPath}`
+        : at(problem.offset);
+      return `${where}: ${problem.detail}`;
+    }));
+  }
+  return result.data;
+}
+
+/**
+ * Reads and parses a config file. Throws {@linkcode ConfigError} when the file
+ * cannot be read (`other.yaml: cannot read file: not found`) or is invalid.
+ *
+ * @example
+ * ```ts
+ * const config = await loadConfig("config.yaml");
+ * console.log(summarizeConfig(config));
+ * ```
+ */
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new ConfigError([`${path}: cannot read file: ${readErrorReason(error)}`]);
+  }
+  return parseConfig(text, path);
+}
+
+function readErrorReason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "not found";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/**
+ * The one-line summary `--check` prints.
+ *
+ * @example
+ * ```ts
+ * const config = parseConfig("backends: [{ url: http://127.0.0.1:9001 }]", "config.yaml");
+ * summarizeConfig(config); // "config ok: listen 0.0.0.0:8080, strategy round_robin, 1 backend"
+ * ```
+ */
+export function summarizeConfig(config: Config): string {
+  const { host, port } = config.listen;
+  const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const count = config.backends.length;
+  return `config ok: listen ${address}, strategy ${config.strategy}, ${count} backend${
+    count === 1 ? "" : "s"
+  }`;
+}

@@ -1,0 +1,143 @@
+/**
+ * The second transport: Deno's fetch, one pooled `Deno.createHttpClient` per
+ * backend, for backends that need what it has (HTTP/2). Differences from the
+ * default HTTP/1.1 client are listed in the README.
+ *
+ * @module
+ */
+
+import type { RequestContext } from "../request_context.ts";
+import {
+  type Backend,
+  type Transport,
+  UpstreamError,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from "../types.ts";
+
+/** Encodings fetch decodes on its own when the request's Accept-Encoding allows them. */
+const DECODED_BY_FETCH = ["gzip", "br"];
+/** What fetch sends when the request has no Accept-Encoding. */
+const FETCH_DEFAULT_ACCEPT_ENCODING = "gzip,br";
+
+/** Timeouts the fetch transport applies, in milliseconds. */
+export interface FetchTransportOptions {
+  /** Until the response head arrives; fetch has no separate connect timeout. */
+  responseTimeoutMs: number;
+}
+
+/**
+ * Forwards requests with `fetch`: redirects are returned, not followed, and a
+ * body that fetch decoded goes out without its stale Content-Encoding and
+ * Content-Length.
+ *
+ * @example
+ * ```ts
+ * const transport = new FetchTransport({ responseTimeoutMs: 30_000 });
+ * const response = await transport.send(ctx, backend, upstreamRequest);
+ * transport.close();
+ * ```
+ */
+export class FetchTransport implements Transport {
+  readonly #clients = new Map<string, Deno.HttpClient>();
+
+  constructor(readonly options: FetchTransportOptions) {}
+
+  async send(
+    ctx: RequestContext,
+    backend: Backend,
+    request: UpstreamRequest,
+  ): Promise<UpstreamResponse> {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.options.responseTimeoutMs);
+    let response: Response;
+    try {
+      response = await fetch(backend.url.origin + request.target, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        client: this.#client(backend),
+        redirect: "manual",
+        signal: AbortSignal.any([ctx.signal, timeout.signal]),
+      });
+    } catch (error) {
+      if (timeout.signal.aborted) {
+        throw new UpstreamError("response_timeout", "no response headers in time", true);
+      }
+      throw toUpstreamError(error);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.status < 200 || response.status > 599) {
+      await response.body?.cancel();
+      throw new UpstreamError("invalid_response", `status ${response.status}`, true);
+    }
+    const headers = new Headers(response.headers);
+    if (wasDecoded(headers, request.headers)) {
+      headers.delete("content-encoding");
+      headers.delete("content-length");
+    }
+    const body = response.body && releaseWhenDone(response.body, ctx.handOff());
+    return { status: response.status, statusText: response.statusText, headers, body };
+  }
+
+  close(): void {
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+  }
+
+  #client(backend: Backend): Deno.HttpClient {
+    let client = this.#clients.get(backend.id);
+    if (client === undefined) {
+      client = Deno.createHttpClient({ allowHost: true });
+      this.#clients.set(backend.id, client);
+    }
+    return client;
+  }
+}
+
+function wasDecoded(response: Headers, request: Headers): boolean {
+  const encoding = response.get("content-encoding")?.trim().toLowerCase();
+  if (encoding === undefined || !DECODED_BY_FETCH.includes(encoding)) return false;
+  const accepted = request.get("accept-encoding") ?? FETCH_DEFAULT_ACCEPT_ENCODING;
+  return accepted.toLowerCase().split(",").some((token) => token.split(";")[0].trim() === encoding);
+}
+
+function toUpstreamError(error: unknown): UpstreamError {
+  const text = error instanceof Error ? `${error.message} ${error.cause ?? ""}` : String(error);
+  if (/connection refused/i.test(text)) {
+    return new UpstreamError("connect_refused", "connection refused", false);
+  }
+  if (/tcp connect error|dns error/i.test(text)) {
+    return new UpstreamError("connect_refused", "connection failed", false);
+  }
+  return new UpstreamError("reset", "the connection closed before a response", true);
+}
+
+/** Passes `body` through and disposes `resources` when it ends, fails or is cancelled. */
+function releaseWhenDone(
+  body: ReadableStream<Uint8Array>,
+  resources: DisposableStack,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (!done) return controller.enqueue(value);
+        controller.close();
+        resources.dispose();
+      } catch (error) {
+        resources.dispose();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      try {
+        await reader.cancel(reason);
+      } finally {
+        resources.dispose();
+      }
+    },
+  }, { highWaterMark: 0 });
+}

@@ -1,0 +1,104 @@
+/**
+ * Shared types of the balancer: backends, strategies, transports and the
+ * errors an upstream exchange can end in.
+ *
+ * @module
+ */
+
+/** The selection algorithms a config may name. */
+export type StrategyName = "round_robin" | "weighted_round_robin" | "random" | "sticky";
+
+/** How requests reach a backend: this project's HTTP/1.1 client, or Deno's fetch. */
+export type TransportName = "http1" | "fetch";
+
+/** One upstream server, as the balancer tracks it while running. */
+export interface Backend {
+  /** Stable opaque id derived from the URL; the sticky cookie carries it. */
+  readonly id: string;
+  /** The configured URL, e.g. `http://127.0.0.1:9001`. */
+  readonly url: URL;
+  /** Relative share of traffic for weighted strategies, an integer >= 1. */
+  readonly weight: number;
+  readonly transport: TransportName;
+  /** Whether the backend is in rotation; health checking flips it. */
+  healthy: boolean;
+}
+
+/** What a strategy picked, and the cookie to set when the choice should stick. */
+export interface Selection {
+  backend: Backend;
+  /** A `Set-Cookie` value to send back with the response. */
+  setCookie?: string;
+}
+
+/**
+ * A selection algorithm. `candidates` holds only healthy backends and is never
+ * empty; the strategy keeps whatever state it needs between calls.
+ */
+export interface Strategy {
+  select(candidates: readonly Backend[], request: Request): Selection;
+}
+
+/** Options a strategy is created with. */
+export interface StrategyOptions {
+  /** Name of the sticky-session cookie. */
+  cookie: string;
+}
+
+/** Creates a fresh strategy instance; each balancer owns its own state. */
+export type StrategyFactory = (options: StrategyOptions) => Strategy;
+
+/** The request as it goes to a backend, after the header rules were applied. */
+export interface UpstreamRequest {
+  method: string;
+  /** Origin-form target, byte-exact as the client sent it: path and query. */
+  target: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/** The backend's answer, before the header rules for the client are applied. */
+export interface UpstreamResponse {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  /** Streams the body; its end or cancellation releases the request's resources. */
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/** Why an upstream exchange failed. */
+export type UpstreamErrorKind =
+  | "connect_refused"
+  | "connect_timeout"
+  | "response_timeout"
+  | "reset"
+  | "invalid_response";
+
+/** An upstream exchange that failed; the proxy turns it into a 502 or 504. */
+export class UpstreamError extends Error {
+  override readonly name = "UpstreamError";
+  constructor(
+    readonly kind: UpstreamErrorKind,
+    message: string,
+    /** Whether any byte of the request reached the connection. */
+    readonly requestSent: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Sends requests to backends over one kind of connection. */
+export interface Transport {
+  /**
+   * Sends `request` to `backend` and resolves once the response head arrived.
+   * Resources it takes are registered on the request context.
+   * Rejects with {@linkcode UpstreamError} when the exchange fails.
+   */
+  send(
+    ctx: import("./request_context.ts").RequestContext,
+    backend: Backend,
+    request: UpstreamRequest,
+  ): Promise<UpstreamResponse>;
+  /** Closes every pooled connection. */
+  close(): void;
+}

@@ -1,0 +1,482 @@
+/**
+ * Tests of the config schema, its defaults and its one-line-per-problem errors.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  type Config,
+  ConfigError,
+  loadConfig,
+  parseConfig,
+  parseDuration,
+  summarizeConfig,
+} from "../src/config.ts";
+
+const BACKEND = "backends:\n  - url: http://127.0.0.1:9001\n";
+
+/** The problems `parseConfig` reports for `text`, one string per line. */
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, "config.yaml");
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+    assert.equal(error.message, error.problems.join("\n"));
+    return error.message.split("\n");
+  }
+  assert.fail("expected the config to be rejected");
+}
+
+async function with_temp_dir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "config_test_" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("defaults fill every optional section and key", () => {
+  const expected: Config = {
+    listen: { host: "0.0.0.0", port: 8080 },
+    strategy: "round_robin",
+    transport: "http1",
+    backends: [{ url: "http://127.0.0.1:9001", weight: 1, transport: "http1" }],
+    health_check: {
+      path: "/",
+      interval: 5000,
+      timeout: 2000,
+      healthy_threshold: 2,
+      unhealthy_threshold: 3,
+    },
+    sticky: { cookie: "lb_backend" },
+    timeouts: { connect: 2000, response: 30_000, drain: 10_000 },
+  };
+  assert.deepEqual(parseConfig(BACKEND, "config.yaml"), expected);
+});
+
+Deno.test("keys missing inside a section get their defaults; an empty section is all defaults", () => {
+  const config = parseConfig(
+    `listen: { port: 9000 }\nhealth_check:\n  path: /healthz\nsticky:\ntimeouts: {}\n${BACKEND}`,
+    "config.yaml",
+  );
+  assert.deepEqual(config.listen, { host: "0.0.0.0", port: 9000 });
+  assert.deepEqual(config.health_check, {
+    path: "/healthz",
+    interval: 5000,
+    timeout: 2000,
+    healthy_threshold: 2,
+    unhealthy_threshold: 3,
+  });
+  assert.deepEqual(config.sticky, { cookie: "lb_backend" });
+  assert.deepEqual(config.timeouts, { connect: 2000, response: 30_000, drain: 10_000 });
+});
+
+Deno.test("a full config is kept as written", () => {
+  const config = parseConfig(
+    `listen: { host: 127.0.0.1, port: 0 }
+strategy: weighted_round_robin
+transport: fetch
+backends:
+  - url: https://Example.COM:8443/
+    weight: 5
+    transport: http1
+health_check:
+  path: /health?full=1
+  interval: 1s
+  timeout: 500ms
+  healthy_threshold: 1
+  unhealthy_threshold: 10
+sticky:
+  cookie: __Host-lb
+timeouts:
+  connect: 1s
+  response: 1m
+  drain: 0.5s
+`,
+    "config.yaml",
+  );
+  assert.deepEqual(config, {
+    listen: { host: "127.0.0.1", port: 0 },
+    strategy: "weighted_round_robin",
+    transport: "fetch",
+    backends: [{ url: "https://example.com:8443", weight: 5, transport: "http1" }],
+    health_check: {
+      path: "/health?full=1",
+      interval: 1000,
+      timeout: 500,
+      healthy_threshold: 1,
+      unhealthy_threshold: 10,
+    },
+    sticky: { cookie: "__Host-lb" },
+    timeouts: { connect: 1000, response: 60_000, drain: 500 },
+  });
+});
+
+Deno.test("a backend's transport defaults to the top-level one", () => {
+  const config = parseConfig(
+    `transport: fetch
+backends:
+  - url: http://127.0.0.1:9001
+  - url: http://127.0.0.1:9002
+    transport: http1
+  - url: http://127.0.0.1:9003
+    transport: fetch
+`,
+    "config.yaml",
+  );
+  assert.deepEqual(config.backends.map((backend) => backend.transport), [
+    "fetch",
+    "http1",
+    "fetch",
+  ]);
+  assert.deepEqual(
+    parseConfig(BACKEND, "config.yaml").backends.map((backend) => backend.transport),
+    ["http1"],
+  );
+});
+
+Deno.test("backend URLs are kept as their normalized origin", () => {
+  const config = parseConfig(
+    `backends:
+  - url: HTTP://LocalHost:80/
+  - url: https://[::1]:9443
+  - url: http://127.0.0.1:9001
+`,
+    "config.yaml",
+  );
+  assert.deepEqual(config.backends.map((backend) => backend.url), [
+    "http://localhost",
+    "https://[::1]:9443",
+    "http://127.0.0.1:9001",
+  ]);
+});
+
+Deno.test("parseDuration reads units and plain milliseconds", () => {
+  assert.equal(parseDuration("250ms"), 250);
+  assert.equal(parseDuration("5s"), 5000);
+  assert.equal(parseDuration("1m"), 60_000);
+  assert.equal(parseDuration("1h"), 3_600_000);
+  assert.equal(parseDuration("1.1s"), 1100);
+  assert.equal(parseDuration(1500), 1500);
+  assert.equal(parseDuration(0), 0);
+  for (const bad of ["5", "5 s", "5sec", "-5s", "s", "", "1m30s", " 5s"]) {
+    assert.equal(parseDuration(bad), undefined, bad);
+  }
+});
+
+Deno.test("durations in the config become milliseconds", () => {
+  const config = parseConfig(
+    `${BACKEND}health_check: { interval: 250ms, timeout: 1500 }
+timeouts: { connect: 5s, response: 1m, drain: 24h }
+`,
+    "config.yaml",
+  );
+  assert.equal(config.health_check.interval, 250);
+  assert.equal(config.health_check.timeout, 1500);
+  assert.deepEqual(config.timeouts, { connect: 5000, response: 60_000, drain: 86_400_000 });
+});
+
+Deno.test("unknown top-level key", () => {
+  assert.deepEqual(problems(`strategi: random\n${BACKEND}`), [
+    "config.yaml:1 strategi: unknown key (expected one of listen, strategy, transport, backends, health_check, sticky, timeouts)",
+  ]);
+});
+
+Deno.test("unknown nested key points at the key", () => {
+  assert.deepEqual(problems(`listen:\n  prot: 8080\n${BACKEND}`), [
+    "config.yaml:2 listen.prot: unknown key (expected one of host, port)",
+  ]);
+  assert.deepEqual(problems(`${BACKEND}    wieght: 2\n`), [
+    "config.yaml:3 backends.0.wieght: unknown key (expected one of url, weight, transport)",
+  ]);
+  assert.deepEqual(problems(`${BACKEND}timeouts: { connect: 1s, respone: 2s }\n`), [
+    "config.yaml:3 timeouts.respone: unknown key (expected one of connect, response, drain)",
+  ]);
+});
+
+Deno.test("wrong enum value", () => {
+  assert.deepEqual(problems(`listen:\n  port: 8080\nstrategy: round-robin\n${BACKEND}`), [
+    'config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky, got "round-robin"',
+  ]);
+  assert.deepEqual(problems(`${BACKEND}    transport: http2\n`), [
+    'config.yaml:3 backends.0.transport: expected one of http1 | fetch, got "http2"',
+  ]);
+  assert.deepEqual(problems(`transport: 1\n${BACKEND}`), [
+    "config.yaml:1 transport: expected one of http1 | fetch, got 1",
+  ]);
+});
+
+Deno.test("wrong type", () => {
+  assert.deepEqual(problems(`listen: { port: "8080" }\n${BACKEND}`), [
+    'config.yaml:1 listen.port: expected an integer from 0 to 65535, got "8080"',
+  ]);
+  assert.deepEqual(problems(`listen: 8080\n${BACKEND}`), [
+    "config.yaml:1 listen: expected a mapping with keys host, port, got 8080",
+  ]);
+  assert.deepEqual(problems("backends: http://127.0.0.1:9001\n"), [
+    'config.yaml:1 backends: expected a list of backends, got "http://127.0.0.1:9001"',
+  ]);
+  assert.deepEqual(problems("backends:\n  - http://127.0.0.1:9001\n"), [
+    'config.yaml:2 backends.0: expected a mapping with keys url, weight, transport, got "http://127.0.0.1:9001"',
+  ]);
+  assert.deepEqual(problems(`${BACKEND}health_check:\n  healthy_threshold: [2]\n`), [
+    "config.yaml:4 health_check.healthy_threshold: expected an integer >= 1, got [2]",
+  ]);
+});
+
+Deno.test("listen port out of range", () => {
+  assert.deepEqual(problems(`listen: { port: 65536 }\n${BACKEND}`), [
+    "config.yaml:1 listen.port: expected an integer from 0 to 65535, got 65536",
+  ]);
+  assert.deepEqual(problems(`listen: { port: -1 }\n${BACKEND}`), [
+    "config.yaml:1 listen.port: expected an integer from 0 to 65535, got -1",
+  ]);
+});
+
+Deno.test("weight 0 or not an integer", () => {
+  const prefix = "listen:\n  host: 0.0.0.0\n  port: 8080\nstrategy: weighted_round_robin\n";
+  assert.deepEqual(problems(`${prefix}${BACKEND}    weight: 0\n`), [
+    "config.yaml:7 backends.0.weight: expected an integer >= 1, got 0",
+  ]);
+  assert.deepEqual(problems(`${BACKEND}    weight: 1.5\n`), [
+    "config.yaml:3 backends.0.weight: expected an integer >= 1, got 1.5",
+  ]);
+  assert.deepEqual(problems(`${BACKEND}    weight: "2"\n`), [
+    'config.yaml:3 backends.0.weight: expected an integer >= 1, got "2"',
+  ]);
+  assert.deepEqual(problems(`${BACKEND}    weight: 1000001\n`), [
+    "config.yaml:3 backends.0.weight: expected an integer <= 1000000, got 1000001",
+  ]);
+});
+
+Deno.test("thresholds are integers >= 1", () => {
+  assert.deepEqual(
+    problems(`${BACKEND}health_check:\n  healthy_threshold: 0\n  unhealthy_threshold: 2.5\n`),
+    [
+      "config.yaml:4 health_check.healthy_threshold: expected an integer >= 1, got 0",
+      "config.yaml:5 health_check.unhealthy_threshold: expected an integer >= 1, got 2.5",
+    ],
+  );
+});
+
+Deno.test("bad duration string", () => {
+  assert.deepEqual(problems(`${BACKEND}health_check:\n  interval: 5 sec\n`), [
+    'config.yaml:4 health_check.interval: expected a duration like "250ms", "5s", "1m" or a number of milliseconds, got "5 sec"',
+  ]);
+  assert.deepEqual(problems(`${BACKEND}timeouts:\n  connect: true\n`), [
+    'config.yaml:4 timeouts.connect: expected a duration like "250ms", "5s", "1m" or a number of milliseconds, got true',
+  ]);
+});
+
+Deno.test("durations out of bounds", () => {
+  assert.deepEqual(
+    problems(`${BACKEND}timeouts:\n  connect: 0s\n  response: 25h\n  drain: 0\n`),
+    [
+      'config.yaml:4 timeouts.connect: expected a duration from 1ms to 24h, got "0s"',
+      'config.yaml:5 timeouts.response: expected a duration from 1ms to 24h, got "25h"',
+      "config.yaml:6 timeouts.drain: expected a duration from 1ms to 24h, got 0",
+    ],
+  );
+});
+
+Deno.test("empty backend list", () => {
+  assert.deepEqual(problems("listen:\n  port: 8080\nstrategy: random\nbackends: []\n"), [
+    "config.yaml:4 backends: expected at least one backend, got []",
+  ]);
+  assert.deepEqual(problems("strategy: random\nbackends:\n"), [
+    "config.yaml:2 backends: expected a list of backends, got null",
+  ]);
+});
+
+Deno.test("missing backends", () => {
+  assert.deepEqual(problems("strategy: random\n"), [
+    "config.yaml:1 backends: expected a list of backends, got nothing (the key is missing)",
+  ]);
+  assert.deepEqual(problems("backends:\n  - weight: 2\n"), [
+    'config.yaml:2 backends.0.url: expected an absolute http:// or https:// URL like "http://127.0.0.1:9001", got nothing (the key is missing)',
+  ]);
+});
+
+Deno.test("invalid backend URL", () => {
+  assert.deepEqual(problems("backends:\n  - url: not a url\n  - url: 127.0.0.1:9001\n"), [
+    'config.yaml:2 backends.0.url: expected an absolute http:// or https:// URL like "http://127.0.0.1:9001", got "not a url"',
+    'config.yaml:3 backends.1.url: expected an absolute http:// or https:// URL like "http://127.0.0.1:9001", got "127.0.0.1:9001"',
+  ]);
+  assert.deepEqual(problems("backends:\n  - url: 9001\n"), [
+    'config.yaml:2 backends.0.url: expected an absolute http:// or https:// URL like "http://127.0.0.1:9001", got 9001',
+  ]);
+});
+
+Deno.test("backend URL with a scheme other than http(s)", () => {
+  assert.deepEqual(problems("backends:\n  - url: ftp://127.0.0.1:9001\n"), [
+    'config.yaml:2 backends.0.url: expected an http:// or https:// URL, got "ftp://127.0.0.1:9001"',
+  ]);
+  assert.deepEqual(problems("backends:\n  - url: ws://127.0.0.1:9001\n"), [
+    'config.yaml:2 backends.0.url: expected an http:// or https:// URL, got "ws://127.0.0.1:9001"',
+  ]);
+});
+
+Deno.test("backend URL with a path, query, fragment or credentials", () => {
+  assert.deepEqual(
+    problems(`backends:
+  - url: http://127.0.0.1:9001/api
+  - url: http://127.0.0.1:9002?x=1
+  - url: http://127.0.0.1:9003/#top
+  - url: http://user:secret@127.0.0.1:9004
+`),
+    [
+      'config.yaml:2 backends.0.url: expected a URL without a path (at most a trailing "/"), got "http://127.0.0.1:9001/api"',
+      'config.yaml:3 backends.1.url: expected a URL without a query or fragment, got "http://127.0.0.1:9002?x=1"',
+      'config.yaml:4 backends.2.url: expected a URL without a query or fragment, got "http://127.0.0.1:9003/#top"',
+      'config.yaml:5 backends.3.url: expected a URL without credentials, got "http://user:secret@127.0.0.1:9004"',
+    ],
+  );
+});
+
+Deno.test("duplicate backend URLs, also after normalization", () => {
+  assert.deepEqual(
+    problems(`backends:
+  - url: http://127.0.0.1:9001
+  - url: http://127.0.0.1:9002
+  - url: http://127.0.0.1:9001/
+    weight: 2
+`),
+    [
+      'config.yaml:4 backends.2.url: expected a URL no other backend has, got "http://127.0.0.1:9001/" (same as backends.0.url)',
+    ],
+  );
+});
+
+Deno.test("duplicates are reported alongside other problems", () => {
+  assert.deepEqual(
+    problems(`backends:
+  - url: http://127.0.0.1:9001
+  - url: http://127.0.0.1:9001
+    weight: 0
+`),
+    [
+      'config.yaml:3 backends.1.url: expected a URL no other backend has, got "http://127.0.0.1:9001" (same as backends.0.url)',
+      "config.yaml:4 backends.1.weight: expected an integer >= 1, got 0",
+    ],
+  );
+});
+
+Deno.test("sticky cookie must be a token, health check path must start with one slash", () => {
+  assert.deepEqual(
+    problems(
+      `${BACKEND}sticky: { cookie: "lb backend" }\nhealth_check: { path: //other.example/ }\n`,
+    ),
+    [
+      'config.yaml:3 sticky.cookie: expected a cookie name made of letters, digits and !#$%&\'*+-.^_`|~, got "lb backend"',
+      'config.yaml:4 health_check.path: expected a path starting with a single "/", without spaces or "#", got "//other.example/"',
+    ],
+  );
+  assert.deepEqual(problems(`${BACKEND}health_check: { path: healthz }\n`), [
+    'config.yaml:3 health_check.path: expected a path starting with a single "/", without spaces or "#", got "healthz"',
+  ]);
+});
+
+Deno.test("several problems are listed one per line in file order", () => {
+  assert.deepEqual(
+    problems(`timeouts:
+  drain: forever
+strategy: fastest
+listen:
+  prot: 80
+`),
+    [
+      "config.yaml:1 backends: expected a list of backends, got nothing (the key is missing)",
+      'config.yaml:2 timeouts.drain: expected a duration like "250ms", "5s", "1m" or a number of milliseconds, got "forever"',
+      'config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky, got "fastest"',
+      "config.yaml:5 listen.prot: unknown key (expected one of host, port)",
+    ],
+  );
+});
+
+Deno.test("invalid YAML syntax names the line", () => {
+  assert.deepEqual(problems("backends:\n  - url: [http://127.0.0.1:9001\nstrategy: random\n"), [
+    "config.yaml:3: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+  ]);
+  assert.deepEqual(problems(`strategy: random\n${BACKEND}strategy: sticky\n`), [
+    "config.yaml:4: invalid YAML: Map keys must be unique",
+  ]);
+  assert.deepEqual(problems(`${BACKEND}  - url: *missing\n`), [
+    "config.yaml:3: invalid YAML: Unresolved alias (the anchor must be set before the alias): missing",
+  ]);
+});
+
+Deno.test("empty file", () => {
+  const expected = [
+    "config.yaml:1: expected a mapping with at least a backends key, got an empty file",
+  ];
+  assert.deepEqual(problems(""), expected);
+  assert.deepEqual(problems("# nothing here yet\n\n"), expected);
+});
+
+Deno.test("a document that is not a mapping", () => {
+  assert.deepEqual(problems("- url: http://127.0.0.1:9001\n"), [
+    'config.yaml:1: expected a mapping with keys listen, strategy, transport, backends, health_check, sticky, timeouts, got [{"url":"http://127.0.0.1:9001"}]',
+  ]);
+});
+
+Deno.test("the file name given prefixes every problem", () => {
+  assert.throws(() => parseConfig("strategy: random\n", "/etc/lb/prod.yaml"), {
+    name: "ConfigError",
+    message:
+      "/etc/lb/prod.yaml:1 backends: expected a list of backends, got nothing (the key is missing)",
+  });
+});
+
+Deno.test("missing file", async () => {
+  await with_temp_dir(async (dir) => {
+    const path = `${dir}/other.yaml`;
+    await assert.rejects(loadConfig(path), {
+      name: "ConfigError",
+      message: `${path}: cannot read file: not found`,
+    });
+  });
+});
+
+Deno.test("a directory cannot be read as a config file", async () => {
+  await with_temp_dir(async (dir) => {
+    await assert.rejects(loadConfig(dir), {
+      name: "ConfigError",
+      message: `${dir}: cannot read file: is a directory`,
+    });
+  });
+});
+
+Deno.test("loadConfig reads and validates a file", async () => {
+  await with_temp_dir(async (dir) => {
+    const path = `${dir}/config.yaml`;
+    await Deno.writeTextFile(path, `strategy: sticky\n${BACKEND}`);
+    const config = await loadConfig(path);
+    assert.equal(config.strategy, "sticky");
+    assert.equal(config.backends[0].url, "http://127.0.0.1:9001");
+
+    await Deno.writeTextFile(path, "strategy: sticky\n");
+    await assert.rejects(loadConfig(path), {
+      name: "ConfigError",
+      message: `${path}:1 backends: expected a list of backends, got nothing (the key is missing)`,
+    });
+  });
+});
+
+Deno.test("summarizeConfig gives the one-line --check summary", () => {
+  const three = parseConfig(
+    `backends:
+  - url: http://127.0.0.1:9001
+  - url: http://127.0.0.1:9002
+  - url: http://127.0.0.1:9003
+`,
+    "config.yaml",
+  );
+  assert.equal(
+    summarizeConfig(three),
+    "config ok: listen 0.0.0.0:8080, strategy round_robin, 3 backends",
+  );
+  const one = parseConfig(`listen: { host: "::1", port: 9000 }\nstrategy: sticky\n${BACKEND}`, "x");
+  assert.equal(summarizeConfig(one), "config ok: listen [::1]:9000, strategy sticky, 1 backend");
+});

@@ -1,0 +1,162 @@
+/** Test helpers: real backends and balancers on ports the OS chooses, and a raw HTTP client. */
+
+import { parseConfig } from "../src/config.ts";
+import { type Balancer, startBalancer } from "../src/server.ts";
+
+/** A Deno.serve backend on 127.0.0.1 and a port the OS chose. */
+export interface TestBackend extends AsyncDisposable {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts a backend answering with `handler`, on `port` (0 = any free port). */
+export function startBackend(
+  handler: Deno.ServeHandler,
+  port = 0,
+): TestBackend {
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handler);
+  let closed: Promise<void> | undefined;
+  const close = () => closed ??= server.shutdown();
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    port: server.addr.port,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** A backend that answers with its own port, for checking the distribution. */
+export function startNamedBackend(port = 0): TestBackend {
+  const backend: TestBackend = startBackend(() => new Response(String(backend.port)), port);
+  return backend;
+}
+
+/** A raw TCP backend: `onConnection` gets each accepted connection. */
+export interface RawBackend extends AsyncDisposable {
+  readonly url: string;
+  readonly port: number;
+}
+
+export function startRawBackend(onConnection: (conn: Deno.Conn) => Promise<void>): RawBackend {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections = new Set<Promise<void>>();
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      const handled = onConnection(conn).catch(() => {}).finally(() => {
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+        connections.delete(handled);
+      });
+      connections.add(handled);
+    }
+  })();
+  const port = (listener.addr as Deno.NetAddr).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting.catch(() => {});
+      await Promise.all(connections);
+    },
+  };
+}
+
+/** Builds a config from YAML text (listen defaults to 127.0.0.1 and port 0) and starts it. */
+export function startTestBalancer(yaml: string, log: (line: string) => void = () => {}): Balancer {
+  const config = parseConfig(`listen: { host: 127.0.0.1, port: 0 }\n${yaml}`, "test.yaml");
+  return startBalancer(config, log);
+}
+
+/** The balancer's base URL. */
+export function baseUrl(balancer: Balancer): string {
+  return `http://127.0.0.1:${balancer.addr.port}`;
+}
+
+/** YAML for a list of backends. */
+export function backendsYaml(urls: string[]): string {
+  return `backends:\n${urls.map((url) => `  - url: ${url}\n`).join("")}`;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A response read off the wire, for checks that fetch would hide. */
+export interface RawResponse {
+  status: number;
+  /** Header lines as sent, names lowercased, in order. */
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+/**
+ * Sends `request` bytes on a new connection to `port` and reads the whole
+ * response, which must end with the connection (send `Connection: close`).
+ */
+export async function rawRequest(port: number, request: string | Uint8Array): Promise<RawResponse> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(typeof request === "string" ? encoder.encode(request) : request);
+  const bytes = new Uint8Array(await new Response(conn.readable).arrayBuffer());
+  return parseRawResponse(bytes);
+}
+
+/** Splits a complete HTTP/1.1 response (Content-Length, chunked or close-delimited). */
+export function parseRawResponse(bytes: Uint8Array): RawResponse {
+  let end = -1;
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
+      end = i;
+      break;
+    }
+  }
+  if (end === -1) throw new Error(`no complete response head in ${bytes.length} bytes`);
+  const [statusLine, ...lines] = decoder.decode(bytes.subarray(0, end)).split("\r\n");
+  const headers = lines.map((line): [string, string] => {
+    const colon = line.indexOf(":");
+    return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
+  });
+  let body = bytes.subarray(end + 4);
+  if (headers.some(([name, value]) => name === "transfer-encoding" && value === "chunked")) {
+    body = decodeChunked(body);
+  }
+  return { status: Number(statusLine.split(" ")[1]), headers, body };
+}
+
+function decodeChunked(bytes: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  while (true) {
+    const lineEnd = bytes.indexOf(10, offset);
+    const size = parseInt(decoder.decode(bytes.subarray(offset, lineEnd)), 16);
+    if (size === 0) break;
+    parts.push(bytes.subarray(lineEnd + 1, lineEnd + 1 + size));
+    offset = lineEnd + 1 + size + 2;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** Every value of header `name` in a raw response. */
+export function headerValues(response: RawResponse, name: string): string[] {
+  return response.headers.filter(([n]) => n === name).map(([, value]) => value);
+}
+
+/** Polls `condition` every 20 ms until it holds, failing after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
