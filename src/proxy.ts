@@ -106,8 +106,9 @@ function reportFailure(
   console.error(
     `upstream ${backend.url.origin} ${request.method} ${request.target}: ${error.message}`,
   );
-  if (error.kind === "connect_refused") health.reportRefused(backend, error.message);
-  else if (error.kind.endsWith("_timeout")) health.reportFailure(backend, error.message);
+  if (error.kind === "connect_refused") health.reportRefused(backend, "connection refused");
+  else if (error.kind === "connect_timeout") health.reportFailure(backend, "connect timed out");
+  else if (error.kind === "response_timeout") health.reportFailure(backend, "response timed out");
 }
 
 function noHealthyBackend(proxy: Proxy): Response {

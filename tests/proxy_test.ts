@@ -11,6 +11,7 @@ import {
   headerValues,
   rawRequest,
   startBackend,
+  startNamedBackend,
   startRawBackend,
   startTestBalancer,
   waitFor,
@@ -62,7 +63,7 @@ for (const transport of ["http1", "fetch"] as TransportName[]) {
       "GET / HTTP/1.1\r\nHost: app.test:8443\r\nX-Forwarded-For: 203.0.113.7\r\n" +
         "X-Multi: one\r\nX-Multi: two\r\nConnection: close, X-Secret\r\nX-Secret: s\r\n" +
         "Keep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-T\r\nProxy-Connection: keep-alive\r\n" +
-        "Proxy-Authorization: Basic eDp5\r\nVia: 1.0 edge\r\n\r\n",
+        "Proxy-Authorization: Basic eDp5\r\nUpgrade: websocket\r\nVia: 1.0 edge\r\n\r\n",
     );
     const headers = new Map<string, string>(
       JSON.parse(new TextDecoder().decode(response.body)).headers,
@@ -81,6 +82,7 @@ for (const transport of ["http1", "fetch"] as TransportName[]) {
         "trailer",
         "proxy-connection",
         "proxy-authorization",
+        "upgrade",
       ]
     ) {
       assert.equal(headers.has(name), false, `${name} reached the backend`);
@@ -92,7 +94,8 @@ for (const transport of ["http1", "fetch"] as TransportName[]) {
       await conn.read(new Uint8Array(4096));
       await conn.write(encoder.encode(
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Internal\r\nX-Internal: 1\r\n" +
-          "Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nSet-Cookie: a=1\r\n" +
+          "Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nTrailer: X-T\r\nUpgrade: h2c\r\n" +
+          "Set-Cookie: a=1\r\n" +
           "Set-Cookie: b=2; Path=/\r\nX-End: e\r\n\r\nok",
       ));
     });
@@ -104,10 +107,28 @@ for (const transport of ["http1", "fetch"] as TransportName[]) {
     assert.equal(response.status, 200);
     assert.deepEqual(headerValues(response, "set-cookie"), ["a=1", "b=2; Path=/"]);
     assert.deepEqual(headerValues(response, "x-end"), ["e"]);
-    for (const name of ["x-internal", "keep-alive", "proxy-authenticate"]) {
+    for (const name of ["x-internal", "keep-alive", "proxy-authenticate", "trailer", "upgrade"]) {
       assert.deepEqual(headerValues(response, name), [], `${name} reached the client`);
     }
     assert.equal(new TextDecoder().decode(response.body), "ok");
+  });
+
+  Deno.test(`${transport}: sticky sessions set the cookie once and keep the client on its backend`, async () => {
+    await using first = startNamedBackend();
+    await using second = startNamedBackend();
+    await using lb = startTestBalancer(
+      `strategy: sticky\nsticky: { cookie: app_lb }\n${yaml([first.url, second.url])}`,
+    );
+    const initial = await fetch(baseUrl(lb));
+    const pinnedPort = await initial.text();
+    const setCookie = initial.headers.get("set-cookie")!;
+    assert.match(setCookie, /^app_lb=[0-9a-f]{8}; Path=\/; HttpOnly; SameSite=Lax$/);
+    const cookie = setCookie.split(";")[0];
+    for (let i = 0; i < 6; i++) {
+      const response = await fetch(baseUrl(lb), { headers: { cookie: `theme=dark; ${cookie}` } });
+      assert.equal(await response.text(), pinnedPort);
+      assert.equal(response.headers.get("set-cookie"), null);
+    }
   });
 
   Deno.test(`${transport}: redirects go back to the client, not followed`, async () => {

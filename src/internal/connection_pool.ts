@@ -1,0 +1,313 @@
+/**
+ * Keep-alive connections to backends, pooled per origin. An idle connection
+ * keeps one read pending, so a backend closing it (or talking out of turn) is
+ * noticed while it waits and it leaves the pool; the request that leases it
+ * takes that pending read as the first read of its response.
+ *
+ * @module
+ */
+
+import { UpstreamError } from "../types.ts";
+
+/**
+ * Opens a TCP connection; {@linkcode ConnectionPool} uses `Deno.connect` unless told otherwise.
+ *
+ * @example
+ * ```ts
+ * const dial: Dialer = (options) => Deno.connect(options);
+ * ```
+ */
+export type Dialer = (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
+
+/**
+ * How a {@linkcode ConnectionPool} connects and how many idle connections it keeps.
+ *
+ * @example
+ * ```ts
+ * const options: ConnectionPoolOptions = { connectTimeoutMs: 2000, maxIdlePerOrigin: 16 };
+ * ```
+ */
+export interface ConnectionPoolOptions {
+  /** Time allowed to establish a connection (and its TLS handshake). */
+  connectTimeoutMs: number;
+  /** Idle connections kept per origin; more are closed on release. Default 64. */
+  maxIdlePerOrigin?: number;
+  /** Replaces `Deno.connect`, for tests. */
+  dial?: Dialer;
+}
+
+/** Bytes the pending read of an idle connection can take. */
+const IDLE_READ_SIZE = 16 * 1024;
+
+const LEASED = 0;
+const IDLE = 1;
+const CLOSED = 2;
+
+/** One origin's connection settings and idle connections, most recently used last. */
+class Origin {
+  readonly idle: PooledConnection[] = [];
+  constructor(
+    readonly key: string,
+    readonly hostname: string,
+    readonly port: number,
+    readonly tls: boolean,
+  ) {}
+}
+
+/**
+ * A connection to a backend, leased to one exchange at a time or idle in the pool.
+ *
+ * @example
+ * ```ts
+ * const pool = new ConnectionPool({ connectTimeoutMs: 1000 });
+ * const connection = await pool.connect(new URL("http://127.0.0.1:8080"));
+ * await connection.conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
+ * connection.close();
+ * ```
+ */
+export class PooledConnection {
+  #state = LEASED;
+  #idleBuffer: Uint8Array | null = null;
+  #idleRead: Promise<number> | null = null;
+
+  constructor(
+    readonly conn: Deno.Conn,
+    /** The idle list of the connection's origin, which it leaves when its idle read ends. */
+    readonly idleList: PooledConnection[],
+  ) {}
+
+  /** Whether the connection was closed. */
+  get closed(): boolean {
+    return this.#state === CLOSED;
+  }
+
+  /** The bytes the idle read delivered, valid once its promise resolved to a count. */
+  get idleBuffer(): Uint8Array {
+    return this.#idleBuffer!;
+  }
+
+  /**
+   * Takes the read left pending while the connection was idle, or null for a
+   * fresh connection. It resolves to the byte count put in
+   * {@linkcode PooledConnection.idleBuffer}, 0 at end of stream, or -1 on error.
+   */
+  takeIdleRead(): Promise<number> | null {
+    const read = this.#idleRead;
+    this.#idleRead = null;
+    return read;
+  }
+
+  /** Closes the connection; pending reads and writes on it end in errors. */
+  close(): void {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed by Deno
+    }
+  }
+
+  /** Marks the connection leased. For the pool. */
+  lease(): void {
+    this.#state = LEASED;
+  }
+
+  /** Marks the connection idle and keeps a read pending on it. For the pool. */
+  park(): void {
+    this.#state = IDLE;
+    if (this.#idleRead !== null) return;
+    this.#idleBuffer ??= new Uint8Array(IDLE_READ_SIZE);
+    this.#idleRead = this.conn.read(this.#idleBuffer).then(this.#onIdleRead, this.#onIdleError);
+  }
+
+  #onIdleRead = (count: number | null): number => {
+    if (this.#state === IDLE) this.#leavePool();
+    return count ?? 0;
+  };
+
+  #onIdleError = (): number => {
+    if (this.#state === IDLE) this.#leavePool();
+    return -1;
+  };
+
+  /** The idle read ended: end of stream, an error, or bytes nobody asked for. */
+  #leavePool(): void {
+    this.#idleRead = null;
+    const index = this.idleList.indexOf(this);
+    if (index >= 0) this.idleList.splice(index, 1);
+    this.close();
+  }
+}
+
+/**
+ * Gives back a leased connection when disposed: to the pool when the exchange
+ * set `reusable`, closed otherwise. Disposing it twice does nothing.
+ *
+ * @example
+ * ```ts
+ * const pool = new ConnectionPool({ connectTimeoutMs: 1000 });
+ * using lease = new ConnectionLease(pool);
+ * lease.connection = await pool.connect(new URL("http://127.0.0.1:8080"));
+ * // ... a complete exchange ...
+ * lease.reusable = true;
+ * ```
+ */
+export class ConnectionLease implements Disposable {
+  /** The leased connection, null once given back. */
+  connection: PooledConnection | null = null;
+  /** Whether the connection is clean and may serve another exchange. */
+  reusable = false;
+
+  constructor(readonly pool: ConnectionPool) {}
+
+  [Symbol.dispose](): void {
+    const connection = this.connection;
+    if (connection === null) return;
+    this.connection = null;
+    if (this.reusable) this.pool.release(connection);
+    else connection.close();
+  }
+}
+
+/**
+ * Keep-alive connections per backend origin (`http://` over TCP, `https://`
+ * over TLS; ports default to 80 and 443).
+ *
+ * @example
+ * ```ts
+ * const pool = new ConnectionPool({ connectTimeoutMs: 1000 });
+ * const url = new URL("http://127.0.0.1:8080");
+ * const connection = pool.takeIdle(url) ?? await pool.connect(url);
+ * // ... exchange a request and response ...
+ * pool.release(connection);
+ * pool.close();
+ * ```
+ */
+export class ConnectionPool {
+  readonly #connectTimeoutMs: number;
+  readonly #maxIdle: number;
+  readonly #dial: Dialer;
+  readonly #byUrl = new WeakMap<URL, Origin>();
+  readonly #byKey = new Map<string, Origin>();
+  #closed = false;
+
+  constructor(options: ConnectionPoolOptions) {
+    this.#connectTimeoutMs = options.connectTimeoutMs;
+    this.#maxIdle = options.maxIdlePerOrigin ?? 64;
+    this.#dial = options.dial ?? Deno.connect;
+  }
+
+  /** Leases the most recently used idle connection to `url`'s origin, if any. */
+  takeIdle(url: URL): PooledConnection | undefined {
+    const connection = this.#origin(url).idle.pop();
+    connection?.lease();
+    return connection;
+  }
+
+  /**
+   * Opens a fresh connection to `url`'s origin, leased to the caller. Rejects
+   * with `connect_timeout` when it takes longer than the connect timeout (a
+   * connection completing later is closed) and `connect_refused` otherwise.
+   */
+  async connect(url: URL): Promise<PooledConnection> {
+    const origin = this.#origin(url);
+    const abort = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        const message = `no connection to ${origin.key} within ${this.#connectTimeoutMs} ms`;
+        reject(new UpstreamError("connect_timeout", message, false));
+      }, this.#connectTimeoutMs);
+    });
+    let pending: Promise<Deno.Conn> | undefined;
+    let conn: Deno.Conn | undefined;
+    try {
+      const dialing = this.#dial({
+        hostname: origin.hostname,
+        port: origin.port,
+        signal: abort.signal,
+      });
+      pending = dialing;
+      const tcp = await Promise.race([dialing, deadline]);
+      conn = tcp;
+      tcp.setNoDelay(true);
+      if (origin.tls) {
+        const starting = Deno.startTls(tcp, { hostname: origin.hostname });
+        pending = starting;
+        const tls = await Promise.race([starting, deadline]);
+        conn = tls;
+        await Promise.race([tls.handshake(), deadline]);
+      }
+      return new PooledConnection(conn, origin.idle);
+    } catch (error) {
+      // Whatever is still being set up gets closed when it completes.
+      pending?.then(closeQuietly, ignore);
+      if (conn !== undefined) closeQuietly(conn);
+      if (error instanceof UpstreamError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new UpstreamError(
+        "connect_refused",
+        `cannot connect to ${origin.key}: ${reason}`,
+        false,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Takes back a connection after a clean exchange; closes it when the pool is full or closed. */
+  release(connection: PooledConnection): void {
+    if (connection.closed) return;
+    const idle = connection.idleList;
+    if (this.#closed || idle.length >= this.#maxIdle) {
+      connection.close();
+      return;
+    }
+    idle.push(connection);
+    connection.park();
+  }
+
+  /** How many idle connections to `url`'s origin wait for reuse. */
+  idleCount(url: URL): number {
+    return this.#origin(url).idle.length;
+  }
+
+  /** Closes every idle connection; connections released later are closed too. */
+  close(): void {
+    this.#closed = true;
+    for (const origin of this.#byKey.values()) {
+      for (const connection of origin.idle.splice(0)) connection.close();
+    }
+  }
+
+  #origin(url: URL): Origin {
+    let origin = this.#byUrl.get(url);
+    if (origin !== undefined) return origin;
+    const tls = url.protocol === "https:";
+    if (!tls && url.protocol !== "http:") {
+      throw new TypeError(`unsupported backend scheme ${url.protocol}`);
+    }
+    const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
+    const key = `${url.protocol}//${url.hostname}:${port}`;
+    origin = this.#byKey.get(key);
+    if (origin === undefined) {
+      const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+      origin = new Origin(key, hostname, port, tls);
+      this.#byKey.set(key, origin);
+    }
+    this.#byUrl.set(url, origin);
+    return origin;
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+function ignore(): void {}

@@ -1,0 +1,84 @@
+/**
+ * The default upstream transport: an HTTP/1.1 client over `Deno.connect`
+ * (TLS through `Deno.startTls` for `https://` backends) with a keep-alive pool
+ * per backend origin.
+ *
+ * @module
+ */
+
+import type { RequestContext } from "../request_context.ts";
+import type { Backend, Transport, UpstreamRequest, UpstreamResponse } from "../types.ts";
+import { ConnectionPool } from "./connection_pool.ts";
+import { Http1Exchange } from "./http1_exchange.ts";
+
+/**
+ * Timeouts and pool size of an {@linkcode Http1Transport}.
+ *
+ * @example
+ * ```ts
+ * const options: Http1TransportOptions = { connectTimeoutMs: 2000, responseTimeoutMs: 30000 };
+ * ```
+ */
+export interface Http1TransportOptions {
+  /** Time allowed to establish a connection. */
+  connectTimeoutMs: number;
+  /** Time allowed from the start of writing the request to the complete response head. */
+  responseTimeoutMs: number;
+  /** Idle keep-alive connections kept per backend origin. Default 64. */
+  maxIdlePerBackend?: number;
+}
+
+/**
+ * Sends requests to backends over pooled HTTP/1.1 connections.
+ *
+ * @example
+ * ```ts
+ * const transport = new Http1Transport({ connectTimeoutMs: 2000, responseTimeoutMs: 30000 });
+ * using ctx = RequestContext.open(request, info);
+ * const response = await transport.send(ctx, backend, {
+ *   method: "GET",
+ *   target: "/health",
+ *   headers: new Headers({ host: "backend" }),
+ *   body: null,
+ * });
+ * await response.body?.cancel();
+ * transport.close();
+ * ```
+ */
+export class Http1Transport implements Transport {
+  readonly #pool: ConnectionPool;
+  readonly #responseTimeoutMs: number;
+
+  constructor(options: Http1TransportOptions) {
+    this.#pool = new ConnectionPool({
+      connectTimeoutMs: options.connectTimeoutMs,
+      maxIdlePerOrigin: options.maxIdlePerBackend ?? 64,
+    });
+    this.#responseTimeoutMs = options.responseTimeoutMs;
+  }
+
+  /**
+   * Sends `request` and resolves with the response head and a streaming body.
+   * Rejects with `UpstreamError`, with `TypeError` when the request head holds
+   * CR, LF or NUL (nothing is written then), and with `ctx.signal.reason` when
+   * the client went away first.
+   */
+  async send(
+    ctx: RequestContext,
+    backend: Backend,
+    request: UpstreamRequest,
+  ): Promise<UpstreamResponse> {
+    return await new Http1Exchange(ctx, this.#pool, backend.url, request, this.#responseTimeoutMs)
+      .run();
+  }
+
+  /** How many idle keep-alive connections to `backend` wait for reuse. */
+  idleConnections(backend: Backend): number {
+    return this.#pool.idleCount(backend.url);
+  }
+
+  /** Closes every idle pooled connection; connections in use close when their exchange ends. */
+  close(): void {
+    this.#pool.close();
+  }
+}
