@@ -8,6 +8,8 @@
 
 import { z } from "zod";
 import { type Document, isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import type { AccessLogFormat } from "./access_log.ts";
+import { parseCidr } from "./cidr.ts";
 import type { StrategyName, TransportName } from "./types.ts";
 
 /**
@@ -69,6 +71,54 @@ export interface TimeoutsConfig {
 }
 
 /**
+ * An address to listen on.
+ *
+ * @example
+ * ```ts
+ * const listen: ListenConfig = { host: "127.0.0.1", port: 9090 };
+ * ```
+ */
+export interface ListenConfig {
+  host: string;
+  /** 0 lets the OS choose. */
+  port: number;
+}
+
+/**
+ * The admin API and who may ask for routing explanations.
+ *
+ * @example
+ * ```ts
+ * const admin: AdminConfig = {
+ *   listen: { host: "127.0.0.1", port: 9090 },
+ *   token: null,
+ *   explain_from: ["127.0.0.0/8", "::1/128"],
+ * };
+ * ```
+ */
+export interface AdminConfig {
+  /** Where the admin API listens; null when the config has no `admin` section. */
+  listen: ListenConfig | null;
+  /** The Bearer token write actions need; null disables writes. */
+  token: string | null;
+  /** CIDR blocks whose clients get an `X-LB-Decision` for `X-LB-Explain: 1`. */
+  explain_from: string[];
+}
+
+/**
+ * What the balancer logs besides errors.
+ *
+ * @example
+ * ```ts
+ * const logging: LoggingConfig = { access: "json" };
+ * ```
+ */
+export interface LoggingConfig {
+  /** The access log's format on stdout, or `off`. */
+  access: AccessLogFormat;
+}
+
+/**
  * The parsed config: the YAML's keys, every optional one filled with its
  * default and every duration converted to milliseconds.
  *
@@ -80,7 +130,7 @@ export interface TimeoutsConfig {
  * ```
  */
 export interface Config {
-  listen: { host: string; port: number };
+  listen: ListenConfig;
   strategy: StrategyName;
   /** The default transport; every backend's own `transport` is already resolved. */
   transport: TransportName;
@@ -88,6 +138,8 @@ export interface Config {
   health_check: HealthCheckConfig;
   sticky: { cookie: string };
   timeouts: TimeoutsConfig;
+  admin: AdminConfig;
+  logging: LoggingConfig;
 }
 
 /**
@@ -194,7 +246,8 @@ function section<Shape extends z.ZodRawShape>(shape: Shape) {
 
 /** An optional section: missing or empty (`key:` with nothing under it) means all defaults. */
 function optionalSection<Schema extends z.ZodType>(schema: Schema) {
-  return z.preprocess((value) => value ?? {}, schema);
+  // prefault (rather than a preprocess step) keeps the section optional in the JSON schema.
+  return z.preprocess((value) => value ?? undefined, schema.prefault({} as z.input<Schema>));
 }
 
 const STRATEGIES: { [Name in StrategyName]: Name } = {
@@ -212,6 +265,18 @@ const COOKIE_NAME_TEXT = "a cookie name made of letters, digits and !#$%&'*+-.^_
 const HEALTH_PATH_PATTERN = /^\/(?!\/)[^\s#\p{Cc}]*$/u;
 const HEALTH_PATH_TEXT = 'a path starting with a single "/", without spaces or "#"';
 const HOST_TEXT = "a host name or IP address";
+const PORT_TEXT = "an integer from 0 to 65535";
+/** Printable ASCII without spaces, long enough not to be guessed. */
+const TOKEN_PATTERN = /^[\x21-\x7e]{16,}$/;
+const TOKEN_TEXT = "a token of at least 16 printable characters without spaces";
+const CIDR_TEXT = 'a CIDR block like "10.0.0.0/8" or "::1/128"';
+/** Who may use X-LB-Explain when the config does not say: loopback only. */
+const LOOPBACK_CIDRS = ["127.0.0.0/8", "::1/128"];
+const ACCESS_LOG_FORMATS: { [Format in AccessLogFormat]: Format } = {
+  json: "json",
+  common: "common",
+  off: "off",
+};
 
 const URL_TEXT = 'an absolute http:// or https:// URL like "http://127.0.0.1:9001"';
 
@@ -246,14 +311,30 @@ function choice<Values extends Readonly<Record<string, string>>>(values: Values)
   return z.enum(values, { error: text });
 }
 
+function listenSection(defaultHost: string, defaultPort: number) {
+  return optionalSection(section({
+    host: z.string({ error: HOST_TEXT }).regex(/^\S+$/, { error: HOST_TEXT }).default(defaultHost),
+    port: z.int({ error: PORT_TEXT }).min(0, { error: PORT_TEXT }).max(65535, { error: PORT_TEXT })
+      .default(defaultPort),
+  }));
+}
+
+const cidr = z.string({ error: CIDR_TEXT }).refine((text) => parseCidr(text) !== undefined, {
+  error: CIDR_TEXT,
+});
+
+/** Present (even empty) turns the admin listener on; absent leaves it off. */
+const adminSection = z.preprocess(
+  (value) => value === null ? {} : value,
+  section({
+    listen: listenSection("127.0.0.1", 9090),
+    token: z.string({ error: TOKEN_TEXT }).regex(TOKEN_PATTERN, { error: TOKEN_TEXT }).optional(),
+    explain_from: z.array(cidr, { error: "a list of CIDR blocks" }).default(LOOPBACK_CIDRS),
+  }).optional(),
+);
+
 const configSchema = section({
-  listen: optionalSection(section({
-    host: z.string({ error: HOST_TEXT }).regex(/^\S+$/, { error: HOST_TEXT }).default("0.0.0.0"),
-    port: z.int({ error: "an integer from 0 to 65535" })
-      .min(0, { error: "an integer from 0 to 65535" })
-      .max(65535, { error: "an integer from 0 to 65535" })
-      .default(8080),
-  })),
+  listen: listenSection("0.0.0.0", 8080),
   strategy: choice(STRATEGIES).default("round_robin"),
   transport: choice(TRANSPORTS).default("http1"),
   backends: z.array(
@@ -283,14 +364,63 @@ const configSchema = section({
     response: duration(30_000),
     drain: duration(10_000),
   })),
-}).transform((config): Config => ({
-  ...config,
-  backends: config.backends.map((backend) => ({
-    url: backend.url,
-    weight: backend.weight,
-    transport: backend.transport ?? config.transport,
+  admin: adminSection,
+  logging: optionalSection(section({
+    access: choice(ACCESS_LOG_FORMATS).default("json"),
   })),
-}));
+}).transform((config, ctx): Config => {
+  const admin: AdminConfig = {
+    listen: config.admin?.listen ?? null,
+    token: config.admin?.token ?? null,
+    explain_from: config.admin?.explain_from ?? LOOPBACK_CIDRS,
+  };
+  const clash = listenClash(config.listen, admin.listen);
+  if (clash !== undefined) {
+    ctx.addIssue({ code: "custom", message: clash, path: ["admin", "listen", "port"] });
+  }
+  return {
+    ...config,
+    backends: config.backends.map((backend) => ({
+      url: backend.url,
+      weight: backend.weight,
+      transport: backend.transport ?? config.transport,
+    })),
+    admin,
+  };
+});
+
+const ANY_ADDRESS = ["0.0.0.0", "::", "[::]"];
+
+/**
+ * Says why the admin listener cannot share the proxy's address (a backend's
+ * own `/metrics` must stay reachable through the balancer), or undefined
+ * when it does not. A wildcard host clashes with every host on the same port.
+ *
+ * @example
+ * ```ts
+ * listenClash({ host: "0.0.0.0", port: 8080 }, { host: "127.0.0.1", port: 8080 });
+ * // "a port other than the proxy's (listen 0.0.0.0:8080)"
+ * listenClash({ host: "0.0.0.0", port: 8080 }, null); // undefined
+ * ```
+ */
+export function listenClash(proxy: ListenConfig, admin: ListenConfig | null): string | undefined {
+  if (admin === null || admin.port === 0 || admin.port !== proxy.port) return undefined;
+  const wildcard = ANY_ADDRESS.includes(proxy.host) || ANY_ADDRESS.includes(admin.host);
+  if (!wildcard && proxy.host !== admin.host) return undefined;
+  return `a port other than the proxy's (listen ${formatAddress(proxy)})`;
+}
+
+/**
+ * `host:port`, with an IPv6 host in brackets.
+ *
+ * @example
+ * ```ts
+ * formatAddress({ host: "::1", port: 9090 }); // "[::1]:9090"
+ * ```
+ */
+export function formatAddress({ host, port }: ListenConfig): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
 
 /** Fallback wording for any issue a schema above did not word itself. */
 function expectedText(issue: z.core.$ZodRawIssue): string {
@@ -526,8 +656,7 @@ function readErrorReason(error: unknown): string {
  * ```
  */
 export function summarizeConfig(config: Config): string {
-  const { host, port } = config.listen;
-  const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const address = formatAddress(config.listen);
   const count = config.backends.length;
   return `config ok: listen ${address}, strategy ${config.strategy}, ${count} backend${
     count === 1 ? "" : "s"

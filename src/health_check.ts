@@ -16,9 +16,27 @@ export interface HealthCheckOptions {
   unhealthy_threshold: number;
 }
 
+const PASSED = "health check passed";
+
 interface Streak {
   successes: number;
   failures: number;
+}
+
+/**
+ * The outcome of the latest probe of a backend.
+ *
+ * @example
+ * ```ts
+ * const check: LastCheck = { ok: false, at: "2026-11-27T16:51:00.000Z", detail: "connection refused" };
+ * ```
+ */
+export interface LastCheck {
+  ok: boolean;
+  /** When the probe ended, ISO 8601 in UTC. */
+  at: string;
+  /** `health check passed`, or why it failed. */
+  detail: string;
 }
 
 /**
@@ -39,6 +57,7 @@ interface Streak {
  */
 export class HealthChecker {
   readonly #streaks = new Map<Backend, Streak>();
+  readonly #lastChecks = new Map<Backend, LastCheck>();
   readonly #client = Deno.createHttpClient({});
   readonly #stopping = new AbortController();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -52,14 +71,18 @@ export class HealthChecker {
     for (const backend of backends) this.#streaks.set(backend, { successes: 0, failures: 0 });
   }
 
-  /** Runs the first probe round now, then one every `interval`. */
-  start(): void {
+  /**
+   * Runs the first probe round now, then one every `interval`. Resolves when
+   * the first round is over.
+   */
+  start(): Promise<void> {
     const loop = () => {
       this.#round = this.probeAll().then(() => {
         if (!this.#stopping.signal.aborted) this.#timer = setTimeout(loop, this.options.interval);
       });
     };
     loop();
+    return this.#round!;
   }
 
   /** Stops probing and waits for the round in progress to end. */
@@ -75,9 +98,16 @@ export class HealthChecker {
     await Promise.all(this.backends.map(async (backend) => {
       const failure = await this.#probe(backend);
       if (this.#stopping.signal.aborted) return;
-      if (failure === undefined) this.#succeed(backend, "health check passed");
+      const at = new Date().toISOString();
+      this.#lastChecks.set(backend, { ok: failure === undefined, at, detail: failure ?? PASSED });
+      if (failure === undefined) this.#succeed(backend, PASSED);
       else this.reportFailure(backend, failure);
     }));
+  }
+
+  /** The latest probe's outcome, undefined before the first one ended. */
+  lastCheck(backend: Backend): LastCheck | undefined {
+    return this.#lastChecks.get(backend);
   }
 
   /** Real traffic reached the backend: its failure streak ends. */

@@ -11,6 +11,7 @@ import { sticky } from "./strategies/sticky.ts";
 import { weightedRoundRobin } from "./strategies/weighted.ts";
 import type {
   Backend,
+  BackendState,
   Selection,
   Strategy,
   StrategyFactory,
@@ -48,36 +49,67 @@ export interface BalancerConfig {
  */
 export class LoadBalancer {
   readonly strategyName: StrategyName;
+  /** Name of the `sticky` strategy's cookie. */
+  readonly stickyCookie: string;
   readonly backends: readonly Backend[];
   readonly #strategy: Strategy;
 
   constructor(config: BalancerConfig) {
     this.strategyName = config.strategy;
+    this.stickyCookie = config.sticky.cookie;
     this.backends = config.backends.map(({ url, weight, transport }) => ({
       id: backendId(url),
       url: new URL(url),
       weight,
       transport,
       healthy: true,
+      draining: false,
     }));
     this.#strategy = strategies[config.strategy](config.sticky);
   }
 
   /**
-   * Picks a healthy backend other than `exclude`, or returns undefined when
-   * none is left.
+   * Picks a backend in rotation (healthy, not draining) other than `exclude`,
+   * or returns undefined when none is left.
    */
   selectBackend(request: Request, exclude?: Backend): Selection | undefined {
     const candidates = this.#candidates(exclude);
     return candidates.length === 0 ? undefined : this.#strategy.select(candidates, request);
   }
 
-  #candidates(exclude: Backend | undefined): readonly Backend[] {
-    if (exclude === undefined && this.backends.every((backend) => backend.healthy)) {
-      return this.backends;
-    }
-    return this.backends.filter((backend) => backend.healthy && backend !== exclude);
+  /** What {@linkcode LoadBalancer.selectBackend} would pick now, without moving the strategy on. */
+  previewBackend(request: Request): Selection | undefined {
+    const candidates = this.#candidates(undefined);
+    return candidates.length === 0 ? undefined : this.#strategy.preview(candidates, request);
   }
+
+  /** The backend whose id is `id`, if any. */
+  backendById(id: string): Backend | undefined {
+    return this.backends.find((backend) => backend.id === id);
+  }
+
+  #candidates(exclude: Backend | undefined): readonly Backend[] {
+    if (exclude === undefined && this.backends.every(inRotation)) return this.backends;
+    return this.backends.filter((backend) => inRotation(backend) && backend !== exclude);
+  }
+}
+
+function inRotation(backend: Backend): boolean {
+  return backend.healthy && !backend.draining;
+}
+
+/**
+ * Where `backend` stands. Draining wins over down: it is what the operator
+ * asked for, and it stays until they enable the backend again.
+ *
+ * @example
+ * ```ts
+ * backendState(balancer.backends[0]); // "up"
+ * ```
+ */
+export function backendState(backend: Backend): BackendState {
+  if (backend.draining) return "draining";
+  return backend.healthy ? "up" : "down";
 }
 
 /**

@@ -9,6 +9,7 @@ import { errorResponse, upstreamErrorResponse } from "./internal/error_response.
 import { clientHeaders, upstreamHeaders } from "./internal/header_rules.ts";
 import type { LoadBalancer } from "./load_balancer.ts";
 import { RequestContext } from "./request_context.ts";
+import type { Telemetry } from "./telemetry.ts";
 import {
   type Backend,
   type Selection,
@@ -24,6 +25,8 @@ export interface Proxy {
   balancer: LoadBalancer;
   transports: Readonly<Record<TransportName, Transport>>;
   health: HealthChecker;
+  /** Records every request: metrics, the access log, explanations. */
+  telemetry: Telemetry;
 }
 
 /**
@@ -39,10 +42,10 @@ export async function handleRequest(
   info: Deno.ServeHandlerInfo,
   proxy: Proxy,
 ): Promise<Response> {
-  using ctx = RequestContext.open(request, info);
+  using ctx = RequestContext.open(request, info, { observer: proxy.telemetry });
   const selection = proxy.balancer.selectBackend(request);
-  if (selection === undefined) return noHealthyBackend(proxy);
-  return await forward(ctx, proxy, selection);
+  if (selection === undefined) return ctx.respond(noHealthyBackend(proxy));
+  return ctx.respond(await forward(ctx, proxy, selection));
 }
 
 /**
@@ -53,10 +56,12 @@ async function forward(ctx: RequestContext, proxy: Proxy, selection: Selection):
   const upstream = toUpstreamRequest(ctx);
   for (let attempt = 1;; attempt++) {
     const { backend } = selection;
+    ctx.sendTo(selection);
     try {
       const response = await proxy.transports[backend.transport].send(ctx, backend, upstream);
+      ctx.headReceived();
       proxy.health.reportSuccess(backend);
-      return toClientResponse(response, selection.setCookie);
+      return toClientResponse(ctx, response, selection.setCookie);
     } catch (error) {
       if (ctx.signal.aborted) return errorResponse(499, "the client went away");
       if (!(error instanceof UpstreamError)) throw error;
@@ -64,6 +69,7 @@ async function forward(ctx: RequestContext, proxy: Proxy, selection: Selection):
       const retry = attempt === 1 && !error.requestSent
         ? proxy.balancer.selectBackend(ctx.request, backend)
         : undefined;
+      ctx.attemptFailed(error, retry !== undefined);
       if (retry === undefined) return upstreamErrorResponse(error);
       selection = retry;
     }
@@ -76,23 +82,38 @@ function toUpstreamRequest(ctx: RequestContext): UpstreamRequest {
   return {
     method: request.method,
     target: originFormTarget(request.url),
-    headers: upstreamHeaders(request.headers, { address: ctx.clientAddress, proto }),
+    headers: upstreamHeaders(request.headers, {
+      address: ctx.clientAddress,
+      proto,
+      requestId: ctx.requestId,
+    }),
     body: request.body,
   };
 }
 
-function toClientResponse(response: UpstreamResponse, setCookie: string | undefined): Response {
+function toClientResponse(
+  ctx: RequestContext,
+  response: UpstreamResponse,
+  setCookie: string | undefined,
+): Response {
   const headers = clientHeaders(response.headers);
   if (setCookie !== undefined) headers.append("set-cookie", setCookie);
-  return new Response(response.body, {
+  return new Response(ctx.countBody(response.body), {
     status: response.status,
     statusText: response.statusText,
     headers,
   });
 }
 
-/** Path and query exactly as the client sent them: the URL after its authority. */
-function originFormTarget(url: string): string {
+/**
+ * Path and query exactly as the client sent them: the URL after its authority.
+ *
+ * @example
+ * ```ts
+ * originFormTarget("http://app.test:8080/a%2Fb?x=1"); // "/a%2Fb?x=1"
+ * ```
+ */
+export function originFormTarget(url: string): string {
   const path = url.indexOf("/", url.indexOf("//") + 2);
   return path === -1 ? "/" : url.slice(path);
 }

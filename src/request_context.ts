@@ -1,31 +1,127 @@
 /**
  * RequestContext owns everything one proxied request holds: pooled buffers,
- * the upstream connection lease, the abort signal and timing. Open it with
- * `using`; its `[Symbol.dispose]` gives every resource back, on success, on
- * error and when the client goes away.
+ * the upstream connection lease, the abort signal, timing and the record of
+ * what happened to it. Open it with `using`; its `[Symbol.dispose]` gives
+ * every resource back, on success, on error and when the client goes away.
+ * The request ends when its response body ends (or at once for a response
+ * without a streamed body): then its record goes to the observer, which
+ * writes the access-log line and the metrics.
  *
  * @module
  */
 
 import { type BufferPool, sharedBufferPool } from "./internal/buffer_pool.ts";
+import { requestId } from "./internal/request_id.ts";
+import { type Decision, decisionHeader } from "./explain.ts";
+import type { Backend, Selection, UpstreamError } from "./types.ts";
+
+/** An attempt that failed: which backend, and why. */
+export interface FailedAttempt {
+  backend: Backend;
+  error: UpstreamError;
+  /** Whether the request went on to another backend. */
+  retried: boolean;
+}
 
 /**
- * Per-request resources, released together.
+ * What the balancer does with the record of its requests. The context calls
+ * it as the request proceeds and once when the request ends.
+ *
+ * @example
+ * ```ts
+ * const quiet: RequestObserver = { ...NO_OBSERVER, requestEnded: (ctx) => console.log(ctx.status) };
+ * ```
+ */
+export interface RequestObserver {
+  /** Whether a client at `address` may ask for an `X-LB-Decision` with `X-LB-Explain: 1`. */
+  mayExplain(address: string): boolean;
+  /** Why `selection` was made for `request` (or why nothing could be). */
+  decide(request: Request, selection: Selection | undefined): Decision;
+  /** One more (`+1`) or one fewer (`-1`) request is being served by `backend`. */
+  inFlight(backend: Backend, delta: 1 | -1): void;
+  /** An attempt on a backend failed. */
+  attemptFailed(attempt: FailedAttempt): void;
+  /** The response went out whole, or the client went away: the record is complete. */
+  requestEnded(ctx: RequestContext): void;
+}
+
+/**
+ * An observer that records nothing, for contexts opened outside a balancer.
+ *
+ * @example
+ * ```ts
+ * using ctx = RequestContext.open(request, info, { observer: NO_OBSERVER });
+ * ```
+ */
+export const NO_OBSERVER: RequestObserver = {
+  mayExplain: () => false,
+  decide() {
+    throw new Error("unreachable: NO_OBSERVER allows no explanation");
+  },
+  inFlight() {},
+  attemptFailed() {},
+  requestEnded() {},
+};
+
+/**
+ * What a context is opened with besides the request.
+ *
+ * @example
+ * ```ts
+ * const options: RequestContextOptions = { buffers: new BufferPool(1024, 4) };
+ * ```
+ */
+export interface RequestContextOptions {
+  /** Default {@linkcode NO_OBSERVER}. */
+  observer?: RequestObserver;
+  /** Default the shared buffer pool. */
+  buffers?: BufferPool;
+}
+
+/**
+ * Per-request resources, released together, and the request's record.
  *
  * @example
  * ```ts
  * function handle(request: Request, info: Deno.ServeHandlerInfo): Response {
  *   using ctx = RequestContext.open(request, info);
  *   const buffer = ctx.buffer(); // returned to the pool when ctx is disposed
- *   return new Response(String(buffer.byteLength));
+ *   return ctx.respond(new Response(String(buffer.byteLength)));
  * }
  * ```
  */
 export class RequestContext implements Disposable {
   /** `performance.now()` when the request arrived. */
   readonly startedAt: number = performance.now();
+  /** The client's valid `X-Request-Id`, or a new id. */
+  readonly requestId: string;
+  /** The backend of the latest attempt; undefined while none was chosen. */
+  backend: Backend | undefined;
+  /** How many backends the request was sent to. */
+  attempts = 0;
+  /** Milliseconds from sending to the backend until its response head; undefined without one. */
+  upstreamMs: number | undefined;
+  /** Milliseconds spent waiting on backends, failed attempts included. */
+  waitedMs = 0;
+  /** `performance.now()` when the response head was handed to the server. */
+  respondedAt = 0;
+  /** The status sent to the client; 0 until known. */
+  status = 0;
+  /** Response body bytes sent to the client. */
+  bytes = 0;
+  /** The attempts that failed, in order. */
+  readonly failures: FailedAttempt[] = [];
+
   readonly #abort = new AbortController();
   readonly #buffers: BufferPool;
+  readonly #observer: RequestObserver;
+  /** Set when the client asked for an explanation and may have one. */
+  #decision: Decision | null | undefined;
+  #attemptStartedAt = 0;
+  /** Whether {@linkcode RequestContext.countBody} took the body. */
+  #bodyCounted = false;
+  /** Ends still to come before the record is complete: the resources, and a counted body. */
+  #pendingEnds = 1;
   #resources = new DisposableStack();
   #onClientAbort = () => this.#abort.abort(new DOMException("client went away", "AbortError"));
 
@@ -33,9 +129,16 @@ export class RequestContext implements Disposable {
     readonly request: Request,
     /** The client's address, `127.0.0.1` or `::1`. */
     readonly clientAddress: string,
-    buffers: BufferPool,
+    options: RequestContextOptions,
   ) {
-    this.#buffers = buffers;
+    this.#buffers = options.buffers ?? sharedBufferPool;
+    this.#observer = options.observer ?? NO_OBSERVER;
+    const headers = request.headers;
+    this.requestId = requestId(headers.get("x-request-id"));
+    if (headers.get("x-lb-explain") === "1" && this.#observer.mayExplain(clientAddress)) {
+      this.#decision = null;
+    }
+    this.#resources.defer(() => this.#ended());
     this.#resources.defer(() =>
       this.#abort.abort(new DOMException("request finished", "AbortError"))
     );
@@ -47,10 +150,10 @@ export class RequestContext implements Disposable {
   static open(
     request: Request,
     info: Deno.ServeHandlerInfo,
-    buffers: BufferPool = sharedBufferPool,
+    options: RequestContextOptions = {},
   ): RequestContext {
     const address = info.remoteAddr.transport === "tcp" ? info.remoteAddr.hostname : "";
-    return new RequestContext(request, address, buffers);
+    return new RequestContext(request, address, options);
   }
 
   /** Aborted when the client goes away or the context is disposed. */
@@ -81,8 +184,112 @@ export class RequestContext implements Disposable {
     return moved;
   }
 
+  /** The request is about to go to `selection.backend`. */
+  sendTo(selection: Selection): void {
+    const previous = this.backend;
+    const backend = selection.backend;
+    if (previous !== undefined) this.#observer.inFlight(previous, -1);
+    this.#observer.inFlight(backend, 1);
+    this.backend = backend;
+    if (this.attempts++ === 0 && this.#decision === null) {
+      this.#decision = this.#observer.decide(this.request, selection);
+    }
+    this.#attemptStartedAt = performance.now();
+  }
+
+  /** The backend's response head arrived. */
+  headReceived(): void {
+    this.upstreamMs = performance.now() - this.#attemptStartedAt;
+    this.waitedMs += this.upstreamMs;
+  }
+
+  /** The attempt on the current backend failed; `retried` when another backend gets the request. */
+  attemptFailed(error: UpstreamError, retried: boolean): void {
+    this.waitedMs += performance.now() - this.#attemptStartedAt;
+    const attempt = { backend: this.backend!, error, retried };
+    this.failures.push(attempt);
+    this.#observer.attemptFailed(attempt);
+  }
+
+  /**
+   * The upstream body as the client gets it, its bytes counted into
+   * {@linkcode RequestContext.bytes}. A stream is passed through one chunk at
+   * a time; the record completes only once it ended.
+   */
+  countBody<Body extends ReadableStream<Uint8Array> | Uint8Array | null>(body: Body): Body {
+    this.#bodyCounted = true;
+    if (body === null) return body;
+    if (body instanceof Uint8Array) {
+      this.bytes = body.byteLength;
+      return body;
+    }
+    this.#pendingEnds++;
+    return this.#counted(body as ReadableStream<Uint8Array>) as Body;
+  }
+
+  /**
+   * The response the client gets: its status goes into the record, and it
+   * carries `X-Request-Id` (and `X-LB-Decision` when asked for and allowed).
+   * A body not counted by {@linkcode RequestContext.countBody} counts as its
+   * Content-Length.
+   */
+  respond(response: Response): Response {
+    this.respondedAt = performance.now();
+    this.status = response.status;
+    const headers = response.headers;
+    if (!this.#bodyCounted) this.bytes = Number(headers.get("content-length") ?? 0);
+    headers.set("x-request-id", this.requestId);
+    if (this.#decision !== undefined) {
+      this.#decision ??= this.#observer.decide(this.request, undefined);
+      headers.set("x-lb-decision", decisionHeader(this.#decision, this.backend, this.failures));
+    }
+    return response;
+  }
+
   /** Gives back every resource still owned, then aborts any pending upstream work. */
   [Symbol.dispose](): void {
     this.#resources.dispose();
+  }
+
+  /** One of the ends came (resources released, counted body done): the last completes the record. */
+  #ended(): void {
+    if (--this.#pendingEnds !== 0) return;
+    if (this.backend !== undefined) this.#observer.inFlight(this.backend, -1);
+    this.#observer.requestEnded(this);
+  }
+
+  /** Passes `body` through, counting its bytes; its end, failure or cancellation is an end. */
+  #counted(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    const reader = body.getReader();
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.#ended();
+    };
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            controller.close();
+            end();
+            return;
+          }
+          this.bytes += value.byteLength;
+          controller.enqueue(value);
+        } catch (error) {
+          end();
+          controller.error(error);
+        }
+      },
+      cancel: async (reason) => {
+        try {
+          await reader.cancel(reason);
+        } finally {
+          end();
+        }
+      },
+    }, { highWaterMark: 0 });
   }
 }

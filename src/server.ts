@@ -5,19 +5,26 @@
  * @module
  */
 
-import type { Config } from "./config.ts";
+import { AccessLog, BatchedWriter } from "./access_log.ts";
+import { type AdminServer, startAdminServer } from "./admin_server.ts";
+import { type Config, formatAddress } from "./config.ts";
 import { HealthChecker } from "./health_check.ts";
 import { errorResponse } from "./internal/error_response.ts";
 import { FetchTransport } from "./internal/fetch_transport.ts";
 import { Http1Transport } from "./internal/http1_transport.ts";
 import { LoadBalancer } from "./load_balancer.ts";
 import { handleRequest, type Proxy } from "./proxy.ts";
+import { Telemetry } from "./telemetry.ts";
 
 /** A running balancer. */
 export interface Balancer extends AsyncDisposable {
   /** The address it listens on, with the port the OS chose for port 0. */
   readonly addr: Deno.NetAddr;
+  /** The admin API's address; null when the config has no `admin` section. */
+  readonly adminAddr: Deno.NetAddr | null;
   readonly proxy: Proxy;
+  /** Resolves once the first health-check round ended and the banner is complete. */
+  readonly ready: Promise<void>;
   /**
    * Stops accepting, lets in-flight requests finish for up to
    * `timeouts.drain`, then closes health checking and the connection pools.
@@ -30,7 +37,10 @@ export interface Balancer extends AsyncDisposable {
 export type Log = (line: string) => void;
 
 /**
- * Starts serving `config`.
+ * Starts serving `config`: the proxy, health checks and, when configured,
+ * the admin API. Banner, errors and health transitions go to `log` (stderr),
+ * access-log lines to `accessLog` (by default stdout, batched). Throws
+ * "cannot listen on ADDRESS: reason" when a listener cannot start.
  *
  * @example
  * ```ts
@@ -39,50 +49,100 @@ export type Log = (line: string) => void;
  * console.log(balancer.addr.port);
  * ```
  */
-export function startBalancer(config: Config, log: Log = console.error): Balancer {
+export function startBalancer(
+  config: Config,
+  log: Log = console.error,
+  accessLog?: Log,
+): Balancer {
+  const stdout = accessLog === undefined
+    ? new BatchedWriter((bytes) => Deno.stdout.writeSync(bytes))
+    : undefined;
   const balancer = new LoadBalancer(config);
   const health = new HealthChecker(balancer.backends, config.health_check, log);
   const timeouts = {
     connectTimeoutMs: config.timeouts.connect,
     responseTimeoutMs: config.timeouts.response,
   };
-  const proxy: Proxy = {
+  const transports = {
+    http1: new Http1Transport(timeouts),
+    fetch: new FetchTransport(timeouts),
+  };
+  const telemetry = new Telemetry({
+    config,
     balancer,
     health,
-    transports: { http1: new Http1Transport(timeouts), fetch: new FetchTransport(timeouts) },
-  };
-  const server = Deno.serve({
-    hostname: config.listen.host,
-    port: config.listen.port,
-    onListen: () => {},
-    onError(error) {
-      log(`internal error: ${error instanceof Error ? error.message : String(error)}`);
-      return errorResponse(500, "the balancer failed to handle the request");
-    },
-  }, (request, info) => handleRequest(request, info, proxy));
-  health.start();
+    transports,
+    accessLog: new AccessLog(config.logging.access, accessLog ?? stdout!.line),
+  });
+  const proxy: Proxy = { balancer, health, transports, telemetry };
+  const server = listen(config.listen, () =>
+    Deno.serve({
+      hostname: config.listen.host,
+      port: config.listen.port,
+      onListen: () => {},
+      onError(error) {
+        log(`internal error: ${error instanceof Error ? error.message : String(error)}`);
+        return errorResponse(500, "the balancer failed to handle the request");
+      },
+    }, (request, info) => handleRequest(request, info, proxy)));
+  let admin: AdminServer | null = null;
+  if (config.admin.listen !== null) {
+    const options = { balancer, telemetry, token: config.admin.token, log };
+    try {
+      admin = listen(config.admin.listen, () => startAdminServer(config.admin.listen!, options));
+    } catch (error) {
+      void server.shutdown();
+      throw error;
+    }
+  }
   log(
-    `listening on http://${formatHost(server.addr.hostname)}:${server.addr.port}, ` +
+    `listening on ${urlOf(server.addr)}, admin ${admin ? urlOf(admin.addr) : "off"}, ` +
       `strategy ${config.strategy}, backends ${
         balancer.backends.map((b) => b.url.origin).join(" ")
       }`,
   );
+  let stopping = false;
+  const ready = health.start().then(() => {
+    if (stopping) return;
+    for (const backend of balancer.backends) {
+      const check = health.lastCheck(backend);
+      const result = check === undefined || check.ok ? "passed" : `failed: ${check.detail}`;
+      log(`first health check: ${backend.url.origin} (id ${backend.id}) ${result}`);
+    }
+  });
 
   let stopped: Promise<boolean> | undefined;
   const shutdown = () =>
     stopped ??= (async () => {
-      const drained = await withDeadline(server.shutdown(), config.timeouts.drain);
+      stopping = true;
+      const [drained] = await Promise.all([
+        withDeadline(server.shutdown(), config.timeouts.drain),
+        admin?.shutdown(),
+      ]);
       await health.stop();
-      proxy.transports.http1.close();
-      proxy.transports.fetch.close();
+      transports.http1.close();
+      transports.fetch.close();
+      stdout?.close();
       return drained;
     })();
   return {
     addr: server.addr,
+    adminAddr: admin?.addr ?? null,
     proxy,
+    ready,
     shutdown,
     [Symbol.asyncDispose]: async () => void await shutdown(),
   };
+}
+
+/** Runs `start`, turning a failure to listen into "cannot listen on ADDRESS: reason". */
+function listen<T>(address: { host: string; port: number }, start: () => T): T {
+  try {
+    return start();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot listen on ${formatAddress(address)}: ${reason}`);
+  }
 }
 
 /**
@@ -110,6 +170,6 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
   }
 }
 
-function formatHost(hostname: string): string {
-  return hostname.includes(":") ? `[${hostname}]` : hostname;
+function urlOf(addr: Deno.NetAddr): string {
+  return `http://${formatAddress({ host: addr.hostname, port: addr.port })}`;
 }

@@ -20,9 +20,18 @@ export interface Backend {
   /** Relative share of traffic for weighted strategies, an integer >= 1. */
   readonly weight: number;
   readonly transport: TransportName;
-  /** Whether the backend is in rotation; health checking flips it. */
+  /** Whether the backend passes its health checks; health checking flips it. */
   healthy: boolean;
+  /** Taken out of rotation by an operator: no new requests, in-flight ones finish. */
+  draining: boolean;
 }
+
+/**
+ * Where a backend stands: `up` takes requests; `down` failed its health
+ * checks; `ejected` is reserved for outlier ejection (not implemented yet);
+ * `draining` was taken out of rotation through the admin API.
+ */
+export type BackendState = "up" | "down" | "ejected" | "draining";
 
 /** What a strategy picked, and the cookie to set when the choice should stick. */
 export interface Selection {
@@ -32,11 +41,13 @@ export interface Selection {
 }
 
 /**
- * A selection algorithm. `candidates` holds only healthy backends and is never
- * empty; the strategy keeps whatever state it needs between calls.
+ * A selection algorithm. `candidates` holds only the backends in rotation and
+ * is never empty; the strategy keeps whatever state it needs between calls.
  */
 export interface Strategy {
   select(candidates: readonly Backend[], request: Request): Selection;
+  /** What `select` would return now, leaving the strategy's state as it is. */
+  preview(candidates: readonly Backend[], request: Request): Selection;
 }
 
 /** Options a strategy is created with. */
@@ -99,6 +110,23 @@ export interface Transport {
     backend: Backend,
     request: UpstreamRequest,
   ): Promise<UpstreamResponse>;
+  /** What the transport can tell of its connections to `backend`. */
+  connectionStats(backend: Backend): ConnectionStats;
   /** Closes every pooled connection. */
   close(): void;
+}
+
+/**
+ * A transport's connection counts for one backend. A field is absent when the
+ * transport cannot tell it (Deno's fetch exposes nothing of its pool).
+ */
+export interface ConnectionStats {
+  /** Open keep-alive connections waiting for a request. */
+  idle?: number;
+  /** Connections serving a request now. */
+  active?: number;
+  /** Connections opened since the start. */
+  opened?: number;
+  /** Requests sent on a connection that had served an earlier one. */
+  reused?: number;
 }

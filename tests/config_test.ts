@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   type Config,
   ConfigError,
+  listenClash,
   loadConfig,
   parseConfig,
   parseDuration,
@@ -52,6 +53,8 @@ Deno.test("defaults fill every optional section and key", () => {
     },
     sticky: { cookie: "lb_backend" },
     timeouts: { connect: 2000, response: 30_000, drain: 10_000 },
+    admin: { listen: null, token: null, explain_from: ["127.0.0.0/8", "::1/128"] },
+    logging: { access: "json" },
   };
   assert.deepEqual(parseConfig(BACKEND, "config.yaml"), expected);
 });
@@ -94,6 +97,12 @@ timeouts:
   connect: 1s
   response: 1m
   drain: 0.5s
+admin:
+  listen: { host: "::1", port: 9191 }
+  token: s3cret-token-0123456789
+  explain_from: [10.0.0.0/8, "fd00::/8", 192.0.2.7]
+logging:
+  access: common
 `,
     "config.yaml",
   );
@@ -111,6 +120,12 @@ timeouts:
     },
     sticky: { cookie: "__Host-lb" },
     timeouts: { connect: 1000, response: 60_000, drain: 500 },
+    admin: {
+      listen: { host: "::1", port: 9191 },
+      token: "s3cret-token-0123456789",
+      explain_from: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"],
+    },
+    logging: { access: "common" },
   });
 });
 
@@ -180,7 +195,7 @@ timeouts: { connect: 5s, response: 1m, drain: 24h }
 
 Deno.test("unknown top-level key", () => {
   assert.deepEqual(problems(`strategi: random\n${BACKEND}`), [
-    "config.yaml:1 strategi: unknown key (expected one of listen, strategy, transport, backends, health_check, sticky, timeouts)",
+    "config.yaml:1 strategi: unknown key (expected one of listen, strategy, transport, backends, health_check, sticky, timeouts, admin, logging)",
   ]);
 });
 
@@ -417,7 +432,7 @@ Deno.test("empty file", () => {
 
 Deno.test("a document that is not a mapping", () => {
   assert.deepEqual(problems("- url: http://127.0.0.1:9001\n"), [
-    'config.yaml:1: expected a mapping with keys listen, strategy, transport, backends, health_check, sticky, timeouts, got [{"url":"http://127.0.0.1:9001"}]',
+    'config.yaml:1: expected a mapping with keys listen, strategy, transport, backends, health_check, sticky, timeouts, admin, logging, got [{"url":"http://127.0.0.1:9001"}]',
   ]);
 });
 
@@ -479,4 +494,60 @@ Deno.test("summarizeConfig gives the one-line --check summary", () => {
   );
   const one = parseConfig(`listen: { host: "::1", port: 9000 }\nstrategy: sticky\n${BACKEND}`, "x");
   assert.equal(summarizeConfig(one), "config ok: listen [::1]:9000, strategy sticky, 1 backend");
+});
+
+Deno.test("admin: absent means no listener; present, even empty, listens on 127.0.0.1:9090", () => {
+  assert.equal(parseConfig(BACKEND, "config.yaml").admin.listen, null);
+  for (const section of ["admin:\n", "admin: {}\n", "admin: { token: 0123456789abcdef }\n"]) {
+    assert.deepEqual(
+      parseConfig(`${BACKEND}${section}`, "config.yaml").admin.listen,
+      { host: "127.0.0.1", port: 9090 },
+      section,
+    );
+  }
+});
+
+Deno.test("admin: token, explain_from and the listen address are checked", () => {
+  assert.deepEqual(
+    problems(
+      `${BACKEND}admin:\n  token: short secret\n  explain_from: [10.0.0.0/8, 10.0.0.0/33, "::1/129", x]\n`,
+    ),
+    [
+      'config.yaml:4 admin.token: expected a token of at least 16 printable characters without spaces, got "short secret"',
+      'config.yaml:5 admin.explain_from.1: expected a CIDR block like "10.0.0.0/8" or "::1/128", got "10.0.0.0/33"',
+      'config.yaml:5 admin.explain_from.2: expected a CIDR block like "10.0.0.0/8" or "::1/128", got "::1/129"',
+      'config.yaml:5 admin.explain_from.3: expected a CIDR block like "10.0.0.0/8" or "::1/128", got "x"',
+    ],
+  );
+  assert.deepEqual(problems(`${BACKEND}admin: { explain_from: 10.0.0.0/8 }\n`), [
+    'config.yaml:3 admin.explain_from: expected a list of CIDR blocks, got "10.0.0.0/8"',
+  ]);
+});
+
+Deno.test("admin: the admin listener may not share the proxy's address", () => {
+  assert.deepEqual(problems(`${BACKEND}admin:\n  listen: { port: 8080 }\n`), [
+    "config.yaml:4 admin.listen.port: expected a port other than the proxy's (listen 0.0.0.0:8080), got 8080",
+  ]);
+  assert.deepEqual(
+    problems(
+      `listen: { host: 127.0.0.1, port: 7000 }\n${BACKEND}admin: { listen: { port: 7000 } }\n`,
+    ),
+    [
+      "config.yaml:4 admin.listen.port: expected a port other than the proxy's (listen 127.0.0.1:7000), got 7000",
+    ],
+  );
+  const apart = parseConfig(
+    `listen: { host: 127.0.0.1, port: 7000 }\n${BACKEND}admin: { listen: { host: 127.0.0.2, port: 7000 } }\n`,
+    "config.yaml",
+  );
+  assert.deepEqual(apart.admin.listen, { host: "127.0.0.2", port: 7000 });
+  assert.equal(listenClash({ host: "0.0.0.0", port: 0 }, { host: "0.0.0.0", port: 0 }), undefined);
+});
+
+Deno.test("logging: access is json by default, common or off when asked, nothing else", () => {
+  assert.equal(parseConfig(`${BACKEND}logging:\n`, "config.yaml").logging.access, "json");
+  assert.equal(parseConfig(`${BACKEND}logging: { access: off }\n`, "c").logging.access, "off");
+  assert.deepEqual(problems(`${BACKEND}logging:\n  access: combined\n`), [
+    'config.yaml:4 logging.access: expected one of json | common | off, got "combined"',
+  ]);
 });

@@ -21,7 +21,14 @@ const options = {
 };
 
 function backendAt(url: string): Backend {
-  return { id: "b", url: new URL(url), weight: 1, transport: "http1", healthy: true };
+  return {
+    id: "b",
+    url: new URL(url),
+    weight: 1,
+    transport: "http1",
+    healthy: true,
+    draining: false,
+  };
 }
 
 Deno.test("health: failures in a row take a backend down, successes in a row bring it back", async () => {

@@ -64,10 +64,17 @@ export function startRawBackend(onConnection: (conn: Deno.Conn) => Promise<void>
   };
 }
 
-/** Builds a config from YAML text (listen defaults to 127.0.0.1 and port 0) and starts it. */
-export function startTestBalancer(yaml: string, log: (line: string) => void = () => {}): Balancer {
+/**
+ * Builds a config from YAML text (listen defaults to 127.0.0.1 and port 0) and
+ * starts it; stderr lines go to `log`, access-log lines to `accessLog`.
+ */
+export function startTestBalancer(
+  yaml: string,
+  log: (line: string) => void = () => {},
+  accessLog: (line: string) => void = () => {},
+): Balancer {
   const config = parseConfig(`listen: { host: 127.0.0.1, port: 0 }\n${yaml}`, "test.yaml");
-  return startBalancer(config, log);
+  return startBalancer(config, log, accessLog);
 }
 
 /** The balancer's base URL. */
@@ -159,4 +166,127 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** One sample of a Prometheus text exposition. */
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** One metric family: its type, help text and samples. */
+export interface MetricFamily {
+  type: string;
+  help: string;
+  samples: Sample[];
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * Parses the Prometheus text format (0.0.4) strictly: every sample must
+ * belong to a family declared by `# HELP` and `# TYPE` before it (histograms
+ * through `_bucket`, `_sum` and `_count`), label values must be quoted and
+ * escaped, values must be numbers. Throws on anything else.
+ */
+export function parsePrometheus(text: string): Map<string, MetricFamily> {
+  const families = new Map<string, MetricFamily>();
+  if (!text.endsWith("\n")) throw new Error("the exposition must end with a newline");
+  let current: { name: string; family: MetricFamily } | undefined;
+  for (const [index, line] of text.slice(0, -1).split("\n").entries()) {
+    const where = `line ${index + 1}: ${JSON.stringify(line)}`;
+    const comment = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
+    if (comment !== null) {
+      const [, kind, name, rest] = comment;
+      if (!METRIC_NAME.test(name)) throw new Error(`bad metric name, ${where}`);
+      let family = families.get(name);
+      if (family === undefined) {
+        family = { type: "untyped", help: "", samples: [] };
+        families.set(name, family);
+      } else if (current?.name !== name) {
+        throw new Error(`family declared twice, ${where}`);
+      }
+      if (kind === "HELP") family.help = rest;
+      else if (["counter", "gauge", "histogram", "summary", "untyped"].includes(rest)) {
+        family.type = rest;
+      } else throw new Error(`bad type, ${where}`);
+      current = { name, family };
+      continue;
+    }
+    if (line === "" || line.startsWith("#")) throw new Error(`unexpected line, ${where}`);
+    const sample = parseSample(line, where);
+    if (current === undefined) throw new Error(`sample before any family, ${where}`);
+    const suffixes = current.family.type === "histogram" ? ["_bucket", "_sum", "_count"] : [""];
+    if (!suffixes.some((suffix) => sample.name === current!.name + suffix)) {
+      throw new Error(`sample outside its family ${current.name}, ${where}`);
+    }
+    current.family.samples.push(sample);
+  }
+  return families;
+}
+
+function parseSample(line: string, where: string): Sample {
+  const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/.exec(line);
+  if (match === null) throw new Error(`bad sample, ${where}`);
+  const [, name, labelText, valueText] = match;
+  const labels: Record<string, string> = {};
+  if (labelText !== undefined) {
+    let rest = labelText.slice(1, -1);
+    while (rest !== "") {
+      const pair = /^([^=]+)="((?:[^"\\]|\\[\\"n])*)"(,|$)/.exec(rest);
+      if (pair === null || !LABEL_NAME.test(pair[1])) throw new Error(`bad labels, ${where}`);
+      if (pair[1] in labels) throw new Error(`label repeated, ${where}`);
+      labels[pair[1]] = pair[2].replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
+      rest = rest.slice(pair[0].length);
+    }
+  }
+  const value = valueText === "+Inf"
+    ? Infinity
+    : valueText === "-Inf"
+    ? -Infinity
+    : valueText === "NaN"
+    ? NaN
+    : Number(valueText);
+  if (Number.isNaN(value) && valueText !== "NaN") throw new Error(`bad value, ${where}`);
+  return { name, labels, value };
+}
+
+/**
+ * The value of the one sample named `name` whose labels include `labels`;
+ * throws when there is none or more than one.
+ */
+export function sampleValue(
+  families: Map<string, MetricFamily>,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  const family = families.get(name.replace(/_(bucket|sum|count)$/, "")) ?? families.get(name);
+  const matches = (family?.samples ?? []).filter((sample) =>
+    sample.name === name &&
+    Object.entries(labels).every(([label, value]) => sample.labels[label] === value)
+  );
+  if (matches.length !== 1) {
+    throw new Error(`${matches.length} samples of ${name} match ${JSON.stringify(labels)}`);
+  }
+  return matches[0].value;
+}
+
+/** GETs `url` and parses the body as JSON; fails on a non-2xx status. */
+export async function getJson<T = unknown>(url: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(url, init);
+  if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
+  return await response.json() as T;
+}
+
+/** The admin API's base URL; the balancer must have an admin section. */
+export function adminUrl(balancer: Balancer): string {
+  if (balancer.adminAddr === null) throw new Error("the balancer has no admin listener");
+  return `http://127.0.0.1:${balancer.adminAddr.port}`;
+}
+
+/** YAML for an admin listener on a free loopback port, with `extra` keys (indented by two). */
+export function adminYaml(extra = ""): string {
+  return `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n${extra}`;
 }

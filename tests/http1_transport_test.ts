@@ -201,6 +201,7 @@ function backendAt(port: number): Backend {
     weight: 1,
     transport: "http1",
     healthy: true,
+    draining: false,
   };
 }
 

@@ -89,6 +89,49 @@ for (const transport of ["http1", "fetch"] as TransportName[]) {
     }
   });
 
+  Deno.test(`${transport}: a valid X-Request-Id is kept, anything else replaced; both ends see it`, async () => {
+    let seen: string | null = null;
+    await using backend = startBackend((request) => {
+      seen = request.headers.get("x-request-id");
+      return new Response("ok", { headers: { "x-request-id": "from-the-backend" } });
+    });
+    await using lb = startTestBalancer(yaml([backend.url]));
+    const valid = ["abc", "A-Z_a.z:09", "x".repeat(128)];
+    for (const id of valid) {
+      const response = await fetch(baseUrl(lb), { headers: { "x-request-id": id } });
+      await response.body?.cancel();
+      assert.equal(seen, id);
+      assert.equal(response.headers.get("x-request-id"), id);
+    }
+    const generated = new Set<string>();
+    for (const id of [undefined, "", "has space", "x".repeat(129), "semi;colon", "\u00e9t\u00e9"]) {
+      const headers: HeadersInit = id === undefined ? {} : { "x-request-id": id };
+      const response = await fetch(baseUrl(lb), { headers });
+      await response.body?.cancel();
+      const sent = response.headers.get("x-request-id")!;
+      assert.match(sent, /^[A-Za-z0-9._:-]{1,128}$/);
+      assert.notEqual(sent, id);
+      assert.equal(seen, sent, "the backend and the client get the same id");
+      generated.add(sent);
+    }
+    assert.equal(generated.size, 6, "every generated id is new");
+  });
+
+  Deno.test(`${transport}: X-LB-Explain never reaches a backend`, async () => {
+    const seen: (string | null)[] = [];
+    await using backend = startBackend((request) => {
+      seen.push(request.headers.get("x-lb-explain"));
+      return new Response("ok");
+    });
+    await using lb = startTestBalancer(
+      yaml([backend.url], "admin: { listen: { port: 0 }, explain_from: [192.0.2.0/24] }\n"),
+    );
+    const response = await fetch(baseUrl(lb), { headers: { "x-lb-explain": "1" } });
+    await response.body?.cancel();
+    assert.equal(response.headers.get("x-lb-decision"), null, "127.0.0.1 is not allowed here");
+    assert.deepEqual(seen.filter((value) => value !== null), []);
+  });
+
   Deno.test(`${transport}: hop-by-hop removed on the way out, several Set-Cookie stay several`, async () => {
     await using backend = startRawBackend(async (conn) => {
       await conn.read(new Uint8Array(4096));
@@ -374,6 +417,7 @@ Deno.test("http1: a gzip body arrives byte-identical, and nothing is added that 
     "x-forwarded-for",
     "x-forwarded-host",
     "x-forwarded-proto",
+    "x-request-id",
   ]);
   assert.equal(new Map(seen).get("accept-encoding"), "gzip");
 

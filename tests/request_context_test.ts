@@ -18,7 +18,7 @@ Deno.test("RequestContext: success gives buffers and resources back and aborts p
   const { released, resource } = tracked();
   let signal: AbortSignal;
   {
-    using ctx = RequestContext.open(new Request("http://lb.test/"), info, pool);
+    using ctx = RequestContext.open(new Request("http://lb.test/"), info, { buffers: pool });
     signal = ctx.signal;
     ctx.buffer();
     ctx.buffer();
@@ -35,7 +35,7 @@ Deno.test("RequestContext: an error thrown in the block still releases everythin
   const pool = new BufferPool(1024, 4);
   const { released, resource } = tracked();
   assert.throws(() => {
-    using ctx = RequestContext.open(new Request("http://lb.test/"), info, pool);
+    using ctx = RequestContext.open(new Request("http://lb.test/"), info, { buffers: pool });
     ctx.buffer();
     ctx.own(resource("lease"));
     throw new Error("upstream broke");
@@ -58,7 +58,7 @@ Deno.test("RequestContext: handOff moves resources to the response body's lifeti
   let moved: DisposableStack;
   let signal: AbortSignal;
   {
-    using ctx = RequestContext.open(new Request("http://lb.test/"), info, pool);
+    using ctx = RequestContext.open(new Request("http://lb.test/"), info, { buffers: pool });
     signal = ctx.signal;
     ctx.buffer();
     ctx.own(resource("lease"));

@@ -7,6 +7,8 @@
 
 import type { UpstreamError } from "../types.ts";
 
+const encoder = new TextEncoder();
+
 /**
  * A plain-text error response whose body is one line: status, reason text
  * and what happened.
@@ -17,11 +19,11 @@ import type { UpstreamError } from "../types.ts";
  * ```
  */
 export function errorResponse(status: number, reason: string, headers?: HeadersInit): Response {
-  const response = new Response(`${status} ${STATUS_TEXT[status] ?? "Error"}: ${reason}\n`, {
-    status,
-    headers,
-  });
+  const body = encoder.encode(`${status} ${STATUS_TEXT[status] ?? "Error"}: ${reason}\n`);
+  const response = new Response(body, { status, headers });
   response.headers.set("content-type", "text/plain; charset=utf-8");
+  // Stated here so that the access log can count the body.
+  response.headers.set("content-length", String(body.byteLength));
   return response;
 }
 
@@ -50,6 +52,12 @@ export function upstreamErrorResponse(error: UpstreamError): Response {
 
 const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
   499: "Client Closed Request",
   500: "Internal Server Error",
   502: "Bad Gateway",

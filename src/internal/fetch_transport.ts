@@ -9,6 +9,7 @@
 import type { RequestContext } from "../request_context.ts";
 import {
   type Backend,
+  type ConnectionStats,
   type Transport,
   UpstreamError,
   type UpstreamRequest,
@@ -79,6 +80,11 @@ export class FetchTransport implements Transport {
     }
     const body = response.body && releaseWhenDone(response.body, ctx.handOff());
     return { status: response.status, statusText: response.statusText, headers, body };
+  }
+
+  /** Nothing: fetch tells nothing of its connections. */
+  connectionStats(): ConnectionStats {
+    return {};
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 /**
  * Header rules of a forwarding proxy, in one place: hop-by-hop headers are
- * removed in both directions, and the forwarding headers are added on the way
- * to the backend.
+ * removed in both directions, the balancer's own request headers never reach
+ * a backend, and the forwarding headers are added on the way to the backend.
  *
  * @module
  */
@@ -31,16 +31,20 @@ export interface ClientInfo {
   address: string;
   /** The scheme the client used to reach the balancer. */
   proto: "http" | "https";
+  /** The request's id, sent as `X-Request-Id`. */
+  requestId: string;
 }
 
 /**
  * The headers to send upstream: the client's end-to-end headers (Host
  * included, unchanged) plus X-Forwarded-For, X-Forwarded-Proto,
- * X-Forwarded-Host and Via.
+ * X-Forwarded-Host, Via and X-Request-Id. `X-LB-Explain`, addressed to the
+ * balancer, is removed.
  *
  * @example
  * ```ts
- * const headers = upstreamHeaders(request.headers, { address: "127.0.0.1", proto: "http" });
+ * const client = { address: "127.0.0.1", proto: "http", requestId: "9f86d081-1" } as const;
+ * const headers = upstreamHeaders(request.headers, client);
  * headers.get("x-forwarded-for"); // "127.0.0.1", or appended to the client's own
  * ```
  */
@@ -48,6 +52,8 @@ export function upstreamHeaders(incoming: Headers, client: ClientInfo): Headers 
   const headers = withoutHopByHop(incoming);
   // The balancer already answered any 100-continue; the backend gets the body anyway.
   headers.delete("expect");
+  headers.delete("x-lb-explain");
+  headers.set("x-request-id", client.requestId);
   const forwardedFor = headers.get("x-forwarded-for");
   headers.set(
     "x-forwarded-for",

@@ -7,7 +7,13 @@
  */
 
 import type { RequestContext } from "../request_context.ts";
-import type { Backend, Transport, UpstreamRequest, UpstreamResponse } from "../types.ts";
+import type {
+  Backend,
+  ConnectionStats,
+  Transport,
+  UpstreamRequest,
+  UpstreamResponse,
+} from "../types.ts";
 import { ConnectionPool } from "./connection_pool.ts";
 import { Http1Exchange } from "./http1_exchange.ts";
 
@@ -75,6 +81,11 @@ export class Http1Transport implements Transport {
   /** How many idle keep-alive connections to `backend` wait for reuse. */
   idleConnections(backend: Backend): number {
     return this.#pool.idleCount(backend.url);
+  }
+
+  /** The pooled idle connections; active, opened and reused are not counted yet. */
+  connectionStats(backend: Backend): ConnectionStats {
+    return { idle: this.#pool.idleCount(backend.url) };
   }
 
   /** Closes every idle pooled connection; connections in use close when their exchange ends. */

@@ -15,8 +15,10 @@ import type { Strategy, StrategyFactory } from "../types.ts";
  * const { backend } = strategy.select(healthyBackends, request);
  * ```
  */
-export const random: StrategyFactory = (): Strategy => ({
-  select(candidates) {
-    return { backend: candidates[Math.floor(Math.random() * candidates.length)] };
-  },
-});
+export const random: StrategyFactory = (): Strategy => {
+  const select: Strategy["select"] = (candidates) => ({
+    backend: candidates[Math.floor(Math.random() * candidates.length)],
+  });
+  // Random keeps no state: a preview is a draw like any other.
+  return { select, preview: select };
+};

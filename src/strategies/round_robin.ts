@@ -23,5 +23,8 @@ export const roundRobin: StrategyFactory = (): Strategy => {
       next = index + 1;
       return { backend: candidates[index] };
     },
+    preview(candidates) {
+      return { backend: candidates[next % candidates.length] };
+    },
   };
 };

@@ -21,15 +21,14 @@ import { roundRobin } from "./round_robin.ts";
  */
 export const sticky: StrategyFactory = ({ cookie }): Strategy => {
   const fallback = roundRobin({ cookie });
-  return {
-    select(candidates, request) {
-      const id = readCookie(request.headers.get("cookie"), cookie);
-      const pinned = id === undefined ? undefined : findById(candidates, id);
-      if (pinned) return { backend: pinned };
-      const { backend } = fallback.select(candidates, request);
-      return { backend, setCookie: `${cookie}=${backend.id}; Path=/; HttpOnly; SameSite=Lax` };
-    },
+  const choose = (pick: Strategy["select"]): Strategy["select"] => (candidates, request) => {
+    const id = readCookie(request.headers.get("cookie"), cookie);
+    const pinned = id === undefined ? undefined : findById(candidates, id);
+    if (pinned) return { backend: pinned };
+    const { backend } = pick(candidates, request);
+    return { backend, setCookie: `${cookie}=${backend.id}; Path=/; HttpOnly; SameSite=Lax` };
   };
+  return { select: choose(fallback.select), preview: choose(fallback.preview) };
 };
 
 function findById(candidates: readonly Backend[], id: string): Backend | undefined {
@@ -37,7 +36,15 @@ function findById(candidates: readonly Backend[], id: string): Backend | undefin
   return undefined;
 }
 
-function readCookie(header: string | null, name: string): string | undefined {
+/**
+ * The value of cookie `name` in a `Cookie` header, or undefined.
+ *
+ * @example
+ * ```ts
+ * readCookie("theme=dark; lb_backend=1a2b3c4d", "lb_backend"); // "1a2b3c4d"
+ * ```
+ */
+export function readCookie(header: string | null, name: string): string | undefined {
   if (header === null) return undefined;
   for (const pair of header.split(";")) {
     const separator = pair.indexOf("=");

@@ -19,22 +19,25 @@ import type { Backend, Strategy, StrategyFactory } from "../types.ts";
  */
 export const weightedRoundRobin: StrategyFactory = (): Strategy => {
   const scores = new WeakMap<Backend, number>();
-  return {
-    select(candidates) {
-      let best = candidates[0];
-      let bestScore = -Infinity;
-      let total = 0;
-      for (const backend of candidates) {
-        const score = (scores.get(backend) ?? 0) + backend.weight;
-        scores.set(backend, score);
-        total += backend.weight;
-        if (score > bestScore) {
-          best = backend;
-          bestScore = score;
-        }
+  /** The pick; `commit` stores the new scores, a preview leaves them. */
+  const pick = (candidates: readonly Backend[], commit: boolean) => {
+    let best = candidates[0];
+    let bestScore = -Infinity;
+    let total = 0;
+    for (const backend of candidates) {
+      const score = (scores.get(backend) ?? 0) + backend.weight;
+      if (commit) scores.set(backend, score);
+      total += backend.weight;
+      if (score > bestScore) {
+        best = backend;
+        bestScore = score;
       }
-      scores.set(best, bestScore - total);
-      return { backend: best };
-    },
+    }
+    if (commit) scores.set(best, bestScore - total);
+    return { backend: best };
+  };
+  return {
+    select: (candidates) => pick(candidates, true),
+    preview: (candidates) => pick(candidates, false),
   };
 };

@@ -1,0 +1,374 @@
+/**
+ * What the balancer knows of its traffic: per-backend counters, duration
+ * histograms and the last minutes of latency, filled in as requests end, and
+ * the views of it the admin API serves (Prometheus metrics, status, history).
+ * It is the {@linkcode RequestObserver} of every request context, and writes
+ * the access log.
+ *
+ * @module
+ */
+
+import type { AccessLog } from "./access_log.ts";
+import { type Cidr, inAnyCidr, parseCidr } from "./cidr.ts";
+import type { Config } from "./config.ts";
+import { type Decision, explainSelection } from "./explain.ts";
+import type { HealthChecker, LastCheck } from "./health_check.ts";
+import { type HistoryPoint, LatencyWindow, type Percentiles, SLICE_MS } from "./latency_window.ts";
+import { backendState, type LoadBalancer } from "./load_balancer.ts";
+import { DURATION_BUCKETS, Histogram, type Labels, MetricsText } from "./metrics.ts";
+import { originFormTarget } from "./proxy.ts";
+import type { FailedAttempt, RequestContext, RequestObserver } from "./request_context.ts";
+import type {
+  Backend,
+  BackendState,
+  Selection,
+  Transport,
+  TransportName,
+  UpstreamErrorKind,
+} from "./types.ts";
+
+/** The kinds `lb_upstream_errors_total` counts. */
+type ErrorClass = "connect" | "timeout" | "reset" | "invalid_response";
+
+const ERROR_CLASSES: Readonly<Record<UpstreamErrorKind, ErrorClass>> = {
+  connect_refused: "connect",
+  connect_timeout: "timeout",
+  response_timeout: "timeout",
+  reset: "reset",
+  invalid_response: "invalid_response",
+};
+
+/** `lb_requests_total`'s `code` label, by status / 100. */
+const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/** The `backend` label of requests that reached no backend (503 without one in rotation). */
+const NO_BACKEND = "none";
+
+/** What the latency figures of `/status` cover. */
+const STATUS_WINDOW_MS = 60_000;
+
+/** Everything counted for one backend (or for requests that reached none). */
+class BackendStats {
+  /** Requests by status class, `CODE_CLASSES` order. */
+  readonly requests = new Float64Array(CODE_CLASSES.length);
+  readonly duration = new Histogram(DURATION_BUCKETS);
+  readonly upstream = new Histogram(DURATION_BUCKETS);
+  readonly added = new Histogram(DURATION_BUCKETS);
+  readonly errors: Record<ErrorClass, number> = {
+    connect: 0,
+    timeout: 0,
+    reset: 0,
+    invalid_response: 0,
+  };
+  retries = 0;
+  inFlight = 0;
+  readonly window = new LatencyWindow();
+
+  constructor(readonly label: string) {}
+}
+
+/**
+ * One backend in `GET /status`.
+ *
+ * @example
+ * ```ts
+ * const entry: BackendStatus = {
+ *   id: "1a2b3c4d", url: "http://127.0.0.1:9001", state: "up", weight: 1, effective_weight: 1,
+ *   in_flight: 0, latency_ms: { p50: 1.2, p95: 3.4, p99: 5.6 },
+ *   last_check: { ok: true, at: "2026-11-27T16:51:00.000Z", detail: "health check passed" },
+ * };
+ * ```
+ */
+export interface BackendStatus {
+  id: string;
+  url: string;
+  state: BackendState;
+  weight: number;
+  /** The weight strategies use now; the configured weight until slow start exists. */
+  effective_weight: number;
+  in_flight: number;
+  /** Upstream time to the response head over the last minute. */
+  latency_ms: Percentiles;
+  /** Null until the first probe ended. */
+  last_check: LastCheck | null;
+}
+
+/**
+ * `GET /status`: the strategy, the config in force (without the admin token)
+ * and every backend.
+ *
+ * @example
+ * ```ts
+ * const status: Status = telemetry.status();
+ * status.backends.filter((backend) => backend.state === "up").length;
+ * ```
+ */
+export interface Status {
+  strategy: string;
+  config: Omit<Config, "admin"> & {
+    admin: Omit<Config["admin"], "token"> & { writes_enabled: boolean };
+  };
+  backends: BackendStatus[];
+}
+
+/**
+ * `GET /history`: each backend's last five minutes in 5-second slices.
+ *
+ * @example
+ * ```ts
+ * const history: History = telemetry.history();
+ * history.backends[0].points.at(-1); // { at, requests, errors, p50, p95, p99 }
+ * ```
+ */
+export interface History {
+  slice_ms: number;
+  backends: { id: string; url: string; points: HistoryPoint[] }[];
+}
+
+/**
+ * The balancer's telemetry.
+ *
+ * @example
+ * ```ts
+ * const telemetry = new Telemetry({ config, balancer, health, transports, accessLog });
+ * using ctx = RequestContext.open(request, info, { observer: telemetry });
+ * // ...
+ * const text = telemetry.metricsText();
+ * ```
+ */
+export class Telemetry implements RequestObserver {
+  readonly #config: Config;
+  readonly #balancer: LoadBalancer;
+  readonly #health: HealthChecker;
+  readonly #transports: Readonly<Record<TransportName, Transport>>;
+  readonly #accessLog: AccessLog;
+  readonly #explainFrom: readonly Cidr[];
+  readonly #stats = new Map<Backend, BackendStats>();
+  readonly #none = new BackendStats(NO_BACKEND);
+  /** Config reloads by outcome; reloading comes with a later change. */
+  readonly configReloads = { success: 0, failure: 0 };
+
+  constructor(parts: {
+    config: Config;
+    balancer: LoadBalancer;
+    health: HealthChecker;
+    transports: Readonly<Record<TransportName, Transport>>;
+    accessLog: AccessLog;
+  }) {
+    this.#config = parts.config;
+    this.#balancer = parts.balancer;
+    this.#health = parts.health;
+    this.#transports = parts.transports;
+    this.#accessLog = parts.accessLog;
+    this.#explainFrom = parts.config.admin.explain_from.map((text) => parseCidr(text)!);
+    for (const backend of parts.balancer.backends) {
+      this.#stats.set(backend, new BackendStats(backend.url.origin));
+    }
+  }
+
+  mayExplain(address: string): boolean {
+    return inAnyCidr(address, this.#explainFrom);
+  }
+
+  decide(request: Request, selection: Selection | undefined): Decision {
+    return explainSelection(this.#balancer, request, selection);
+  }
+
+  inFlight(backend: Backend, delta: 1 | -1): void {
+    this.#stats.get(backend)!.inFlight += delta;
+  }
+
+  attemptFailed({ backend, error, retried }: FailedAttempt): void {
+    const stats = this.#stats.get(backend)!;
+    stats.errors[ERROR_CLASSES[error.kind]]++;
+    if (retried) stats.retries++;
+  }
+
+  requestEnded(ctx: RequestContext): void {
+    const backend = ctx.backend;
+    const stats = backend === undefined ? this.#none : this.#stats.get(backend)!;
+    const durationMs = performance.now() - ctx.startedAt;
+    // 0: the handler threw, and Deno.serve's onError answered 500.
+    const status = ctx.status || 500;
+    stats.requests[Math.min(Math.floor(status / 100), 5) - 1]++;
+    stats.duration.observe(durationMs / 1000);
+    if (ctx.upstreamMs !== undefined) stats.upstream.observe(ctx.upstreamMs / 1000);
+    if (ctx.respondedAt > 0) {
+      stats.added.observe(Math.max(0, ctx.respondedAt - ctx.startedAt - ctx.waitedMs) / 1000);
+    }
+    const now = Date.now();
+    stats.window.record(now, ctx.upstreamMs, status >= 500);
+    if (!this.#accessLog.enabled) return;
+    const request = ctx.request;
+    this.#accessLog.record({
+      time: new Date(now - durationMs).toISOString(),
+      client: ctx.clientAddress,
+      method: request.method,
+      target: originFormTarget(request.url),
+      status,
+      bytes: ctx.bytes,
+      duration_ms: roundMs(durationMs),
+      upstream_ms: ctx.upstreamMs === undefined ? null : roundMs(ctx.upstreamMs),
+      backend: backend?.url.origin ?? null,
+      attempts: ctx.attempts,
+      request_id: ctx.requestId,
+    });
+  }
+
+  /** `GET /metrics`: every metric in the Prometheus text format. */
+  metricsText(): string {
+    const text = new MetricsText();
+    const backends = this.#balancer.backends;
+    const all = [...this.#stats.values(), this.#none];
+    const label = (stats: BackendStats): Labels => ({ backend: stats.label });
+
+    text.family("lb_requests_total", "counter", "Requests answered, by backend and status class.");
+    for (const stats of all) {
+      stats.requests.forEach((count, i) => {
+        text.sample("lb_requests_total", { backend: stats.label, code: CODE_CLASSES[i] }, count);
+      });
+    }
+    text.family(
+      "lb_request_duration_seconds",
+      "histogram",
+      "From a request's arrival to the end of its response body.",
+    );
+    for (const stats of all) {
+      text.histogram("lb_request_duration_seconds", label(stats), stats.duration);
+    }
+    text.family(
+      "lb_upstream_duration_seconds",
+      "histogram",
+      "From sending a request to a backend until its response head arrived.",
+    );
+    for (const stats of this.#stats.values()) {
+      text.histogram("lb_upstream_duration_seconds", label(stats), stats.upstream);
+    }
+    text.family(
+      "lb_added_latency_seconds",
+      "histogram",
+      "Time the balancer added before the response head went out: total minus time waiting on backends.",
+    );
+    for (const stats of all) text.histogram("lb_added_latency_seconds", label(stats), stats.added);
+    text.family(
+      "lb_upstream_errors_total",
+      "counter",
+      "Failed attempts on a backend, by kind: connect, timeout, reset, invalid_response.",
+    );
+    for (const stats of this.#stats.values()) {
+      for (const [kind, count] of Object.entries(stats.errors)) {
+        text.sample("lb_upstream_errors_total", { backend: stats.label, kind }, count);
+      }
+    }
+    text.family(
+      "lb_retries_total",
+      "counter",
+      "Requests sent on to another backend after this one failed before any byte reached it.",
+    );
+    for (const stats of this.#stats.values()) {
+      text.sample("lb_retries_total", label(stats), stats.retries);
+    }
+    text.family("lb_backend_up", "gauge", "1 when the backend passes its health checks, else 0.");
+    for (const backend of backends) {
+      text.sample("lb_backend_up", { backend: backend.url.origin }, backend.healthy ? 1 : 0);
+    }
+    text.family("lb_in_flight_requests", "gauge", "Requests a backend is serving now.");
+    for (const stats of this.#stats.values()) {
+      text.sample("lb_in_flight_requests", label(stats), stats.inFlight);
+    }
+    this.#connectionMetrics(text);
+    text.family("lb_config_reloads_total", "counter", "Config reloads, by result.");
+    for (const [result, count] of Object.entries(this.configReloads)) {
+      text.sample("lb_config_reloads_total", { result }, count);
+    }
+    return text.toString();
+  }
+
+  /** Connection figures, only those the backend's transport can tell. */
+  #connectionMetrics(text: MetricsText): void {
+    const stats = this.#balancer.backends.map((backend) => ({
+      backend: backend.url.origin,
+      ...this.#transports[backend.transport].connectionStats(backend),
+    }));
+    text.family(
+      "lb_upstream_connections",
+      "gauge",
+      "Open connections to a backend, by state: idle (pooled) or active (serving a request).",
+    );
+    for (const { backend, idle, active } of stats) {
+      if (idle !== undefined) {
+        text.sample("lb_upstream_connections", { backend, state: "idle" }, idle);
+      }
+      if (active !== undefined) {
+        text.sample("lb_upstream_connections", { backend, state: "active" }, active);
+      }
+    }
+    text.family(
+      "lb_upstream_connections_opened_total",
+      "counter",
+      "Connections opened to a backend.",
+    );
+    for (const { backend, opened } of stats) {
+      if (opened !== undefined) {
+        text.sample("lb_upstream_connections_opened_total", { backend }, opened);
+      }
+    }
+    text.family(
+      "lb_upstream_connection_reuses_total",
+      "counter",
+      "Requests sent on a pooled connection that had served an earlier one.",
+    );
+    for (const { backend, reused } of stats) {
+      if (reused !== undefined) {
+        text.sample("lb_upstream_connection_reuses_total", { backend }, reused);
+      }
+    }
+  }
+
+  /** `GET /status`. */
+  status(): Status {
+    const now = Date.now();
+    const { admin, ...config } = this.#config;
+    return {
+      strategy: this.#balancer.strategyName,
+      config: {
+        ...config,
+        admin: {
+          listen: admin.listen,
+          explain_from: admin.explain_from,
+          writes_enabled: admin.token !== null,
+        },
+      },
+      backends: this.#balancer.backends.map((backend) => {
+        const stats = this.#stats.get(backend)!;
+        return {
+          id: backend.id,
+          url: backend.url.origin,
+          state: backendState(backend),
+          weight: backend.weight,
+          effective_weight: backend.weight,
+          in_flight: stats.inFlight,
+          latency_ms: stats.window.percentiles(now, STATUS_WINDOW_MS),
+          last_check: this.#health.lastCheck(backend) ?? null,
+        };
+      }),
+    };
+  }
+
+  /** `GET /history`. */
+  history(): History {
+    const now = Date.now();
+    return {
+      slice_ms: SLICE_MS,
+      backends: this.#balancer.backends.map((backend) => ({
+        id: backend.id,
+        url: backend.url.origin,
+        points: this.#stats.get(backend)!.window.history(now),
+      })),
+    };
+  }
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
