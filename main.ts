@@ -5,7 +5,13 @@
  */
 
 import { HELP_TEXT, parseCliArgs } from "./src/cli.ts";
-import { ConfigError, loadConfig, summarizeConfig } from "./src/config.ts";
+import {
+  ConfigError,
+  formatAddress,
+  listenClash,
+  loadConfig,
+  summarizeConfig,
+} from "./src/config.ts";
 import { exitOnSignals, startBalancer } from "./src/server.ts";
 
 /** Runs the command; resolves to an exit status, or undefined while the balancer serves. */
@@ -30,6 +36,13 @@ async function main(args: string[]): Promise<number | undefined> {
     return 2;
   }
   if (options.port !== undefined) config.listen.port = options.port;
+  if (listenClash(config.listen, config.admin.listen) !== undefined) {
+    const admin = formatAddress(config.admin.listen!);
+    console.error(
+      `--port: ${config.listen.port} is the admin listener's port (admin.listen ${admin})`,
+    );
+    return 2;
+  }
   if (options.check) {
     console.log(summarizeConfig(config));
     return 0;
@@ -37,8 +50,7 @@ async function main(args: string[]): Promise<number | undefined> {
   try {
     exitOnSignals(startBalancer(config));
   } catch (error) {
-    const { host, port } = config.listen;
-    console.error(`cannot listen on ${host}:${port}: ${(error as Error).message}`);
+    console.error((error as Error).message);
     return 1;
   }
   return undefined;

@@ -119,3 +119,81 @@ Deno.test("main: SIGTERM stops accepting, lets the in-flight request finish, exi
     await Deno.remove(path);
   }
 });
+
+Deno.test("main: the banner on stderr, access-log lines on stdout", async () => {
+  await using backend = startBackend(() => new Response("hi"));
+  const dead = startBackend(() => new Response("never"));
+  await dead.close();
+  const path = await writeConfig(
+    "listen: { host: 127.0.0.1, port: 0 }\n" + backendsYaml([backend.url, dead.url]) +
+      "health_check: { interval: 1m }\nadmin: { listen: { port: 0 } }\n",
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, "--config", path],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  let stdout = "";
+  const reading = [
+    child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (text) => void (stderr += text) }),
+    ),
+    child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (text) => void (stdout += text) }),
+    ),
+  ];
+  try {
+    await waitFor(() => stderr.split("\n").length > 3, "the banner");
+    const [listening, first, second] = stderr.split("\n");
+    assert.match(
+      listening,
+      new RegExp(
+        String.raw`^listening on http://127\.0\.0\.1:(\d+), admin http://127\.0\.0\.1:(\d+), ` +
+          `strategy round_robin, backends ${backend.url} ${dead.url}$`,
+      ),
+    );
+    assert.match(
+      first,
+      new RegExp(`^first health check: ${backend.url} \\(id [0-9a-f]{8}\\) passed$`),
+    );
+    assert.match(
+      second,
+      new RegExp(`^first health check: ${dead.url} \\(id [0-9a-f]{8}\\) failed: .*refused`),
+    );
+    const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(listening)![1]);
+    const adminPort = Number(/admin http:\/\/127\.0\.0\.1:(\d+)/.exec(listening)![1]);
+    assert.equal(
+      (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()).strategy,
+      "round_robin",
+    );
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/hello`)).text(), "hi");
+    await waitFor(() => stdout.includes("\n"), "the access-log line");
+    assert.equal(stdout.split("\n").length, 2, "one line");
+    const entry = JSON.parse(stdout);
+    assert.equal(entry.target, "/hello");
+    assert.equal(entry.backend, backend.url);
+    assert.equal(stderr.includes('"target"'), false, "no access log on stderr");
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+  } finally {
+    await Promise.all(reading);
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("main: --port may not take the admin listener's port", async () => {
+  const path = await writeConfig(
+    backendsYaml(["http://127.0.0.1:9001"]) + "admin: { listen: { port: 9191 } }\n",
+  );
+  try {
+    const result = await run(["--config", path, "--port", "9191", "--check"]);
+    assert.equal(result.code, 2);
+    assert.equal(
+      result.stderr.trim(),
+      "--port: 9191 is the admin listener's port (admin.listen 127.0.0.1:9191)",
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
