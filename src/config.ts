@@ -211,7 +211,10 @@ const DURATION_TEXT = 'a duration like "250ms", "5s", "1m" or a number of millis
 const DURATION_RANGE_TEXT = "a duration from 1ms to 24h";
 
 function duration(defaultMs: number) {
-  return z.union([z.string(), z.number()], { error: DURATION_TEXT })
+  return z.union([z.string().regex(DURATION_PATTERN, { error: DURATION_TEXT }), z.number()], {
+    error: DURATION_TEXT,
+  })
+    .meta({ description: `${DURATION_TEXT}; default ${defaultMs} ms`, default: defaultMs })
     .transform((value, ctx) => {
       const ms = parseDuration(value);
       if (ms === undefined) {
@@ -420,6 +423,25 @@ export function listenClash(proxy: ListenConfig, admin: ListenConfig | null): st
  */
 export function formatAddress({ host, port }: ListenConfig): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The JSON Schema of the config file as written (durations as strings or
+ * numbers, every default shown), for editors: `deno task schema` writes it to
+ * `config.schema.json`.
+ *
+ * @example
+ * ```ts
+ * const schema = configJsonSchema();
+ * schema.required; // ["backends"]
+ * ```
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(configSchema, { io: "input" }),
+    title: "deno-lb config",
+    description: "The balancer's YAML config; README.md describes every key.",
+  };
 }
 
 /** Fallback wording for any issue a schema above did not word itself. */
