@@ -219,7 +219,8 @@ export class Telemetry implements RequestObserver {
   metricsText(): string {
     const text = new MetricsText();
     const backends = this.#balancer.backends;
-    const all = [...this.#stats.values(), this.#none];
+    const perBackend = [...this.#stats.values()];
+    const all = [...perBackend, this.#none];
     const label = (stats: BackendStats): Labels => ({ backend: stats.label });
 
     text.family("lb_requests_total", "counter", "Requests answered, by backend and status class.");
@@ -228,34 +229,36 @@ export class Telemetry implements RequestObserver {
         text.sample("lb_requests_total", { backend: stats.label, code: CODE_CLASSES[i] }, count);
       });
     }
-    text.family(
-      "lb_request_duration_seconds",
-      "histogram",
-      "From a request's arrival to the end of its response body.",
-    );
-    for (const stats of all) {
-      text.histogram("lb_request_duration_seconds", label(stats), stats.duration);
+    const histograms = [
+      [
+        "lb_request_duration_seconds",
+        "duration",
+        all,
+        "From a request's arrival to the end of its response body.",
+      ],
+      [
+        "lb_upstream_duration_seconds",
+        "upstream",
+        perBackend,
+        "From sending a request to a backend until its response head arrived.",
+      ],
+      [
+        "lb_added_latency_seconds",
+        "added",
+        all,
+        "Time the balancer added before the response head went out: total minus time waiting on backends.",
+      ],
+    ] as const;
+    for (const [name, field, owners, help] of histograms) {
+      text.family(name, "histogram", help);
+      for (const stats of owners) text.histogram(name, label(stats), stats[field]);
     }
-    text.family(
-      "lb_upstream_duration_seconds",
-      "histogram",
-      "From sending a request to a backend until its response head arrived.",
-    );
-    for (const stats of this.#stats.values()) {
-      text.histogram("lb_upstream_duration_seconds", label(stats), stats.upstream);
-    }
-    text.family(
-      "lb_added_latency_seconds",
-      "histogram",
-      "Time the balancer added before the response head went out: total minus time waiting on backends.",
-    );
-    for (const stats of all) text.histogram("lb_added_latency_seconds", label(stats), stats.added);
     text.family(
       "lb_upstream_errors_total",
       "counter",
       "Failed attempts on a backend, by kind: connect, timeout, reset, invalid_response.",
     );
-    for (const stats of this.#stats.values()) {
+    for (const stats of perBackend) {
       for (const [kind, count] of Object.entries(stats.errors)) {
         text.sample("lb_upstream_errors_total", { backend: stats.label, kind }, count);
       }
@@ -265,15 +268,13 @@ export class Telemetry implements RequestObserver {
       "counter",
       "Requests sent on to another backend after this one failed before any byte reached it.",
     );
-    for (const stats of this.#stats.values()) {
-      text.sample("lb_retries_total", label(stats), stats.retries);
-    }
+    for (const stats of perBackend) text.sample("lb_retries_total", label(stats), stats.retries);
     text.family("lb_backend_up", "gauge", "1 when the backend passes its health checks, else 0.");
     for (const backend of backends) {
       text.sample("lb_backend_up", { backend: backend.url.origin }, backend.healthy ? 1 : 0);
     }
     text.family("lb_in_flight_requests", "gauge", "Requests a backend is serving now.");
-    for (const stats of this.#stats.values()) {
+    for (const stats of perBackend) {
       text.sample("lb_in_flight_requests", label(stats), stats.inFlight);
     }
     this.#connectionMetrics(text);
@@ -303,24 +304,19 @@ export class Telemetry implements RequestObserver {
         text.sample("lb_upstream_connections", { backend, state: "active" }, active);
       }
     }
-    text.family(
-      "lb_upstream_connections_opened_total",
-      "counter",
-      "Connections opened to a backend.",
-    );
-    for (const { backend, opened } of stats) {
-      if (opened !== undefined) {
-        text.sample("lb_upstream_connections_opened_total", { backend }, opened);
-      }
-    }
-    text.family(
-      "lb_upstream_connection_reuses_total",
-      "counter",
-      "Requests sent on a pooled connection that had served an earlier one.",
-    );
-    for (const { backend, reused } of stats) {
-      if (reused !== undefined) {
-        text.sample("lb_upstream_connection_reuses_total", { backend }, reused);
+    const counters = [
+      ["lb_upstream_connections_opened_total", "opened", "Connections opened to a backend."],
+      [
+        "lb_upstream_connection_reuses_total",
+        "reused",
+        "Requests sent on a pooled connection that had served an earlier one.",
+      ],
+    ] as const;
+    for (const [name, field, help] of counters) {
+      text.family(name, "counter", help);
+      for (const entry of stats) {
+        const value = entry[field];
+        if (value !== undefined) text.sample(name, { backend: entry.backend }, value);
       }
     }
   }

@@ -290,3 +290,36 @@ export function adminUrl(balancer: Balancer): string {
 export function adminYaml(extra = ""): string {
   return `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n${extra}`;
 }
+
+/** A child process whose piped output is gathered as text while it runs. */
+export interface GatheringProcess {
+  readonly child: Deno.ChildProcess;
+  /** Everything written to stdout so far ("" when stdout is not piped). */
+  stdout(): string;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Resolves once both streams ended. */
+  readonly drained: Promise<void>;
+}
+
+/** Spawns `command` with `args`, gathering stderr (and stdout when `stdout` is "piped"). */
+export function spawnGathering(
+  command: string,
+  args: string[],
+  stdout: "piped" | "null" = "null",
+): GatheringProcess {
+  const child = new Deno.Command(command, { args, stdout, stderr: "piped" }).spawn();
+  const text = { stdout: "", stderr: "" };
+  const gather = (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") =>
+    stream.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (chunk) => void (text[key] += chunk) }),
+    );
+  const streams = [gather(child.stderr, "stderr")];
+  if (stdout === "piped") streams.push(gather(child.stdout, "stdout"));
+  return {
+    child,
+    stdout: () => text.stdout,
+    stderr: () => text.stderr,
+    drained: Promise.all(streams).then(() => {}),
+  };
+}

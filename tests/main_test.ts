@@ -1,7 +1,7 @@
 /** The command line as a user runs it: flags, config errors, and draining on SIGTERM. */
 
 import assert from "node:assert/strict";
-import { backendsYaml, startBackend, waitFor } from "./helpers.ts";
+import { backendsYaml, spawnGathering, startBackend, waitFor } from "./helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env=LOG_TOKENS,LOG_STREAM"];
@@ -90,32 +90,28 @@ Deno.test("main: SIGTERM stops accepting, lets the in-flight request finish, exi
     "listen: { host: 127.0.0.1, port: 0 }\n" + backendsYaml([backend.url]) +
       "health_check: { interval: 1m }\ntimeouts: { drain: 10s }\n",
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, "--config", path],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (text) => void (stderr += text) }),
-  );
+  const spawned = spawnGathering(Deno.execPath(), ["run", ...PERMISSIONS, MAIN, "--config", path]);
+  const { child } = spawned;
   try {
-    await waitFor(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(stderr), "the banner");
-    const port = Number(stderr.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)![1]);
+    await waitFor(
+      () => /listening on http:\/\/127\.0\.0\.1:\d+/.test(spawned.stderr()),
+      "the banner",
+    );
+    const port = Number(spawned.stderr().match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)![1]);
     const inFlight = fetch(`http://127.0.0.1:${port}/slow`);
     await arrived;
     child.kill("SIGTERM");
-    await waitFor(() => stderr.includes("SIGTERM: draining"), "the drain line");
+    await waitFor(() => spawned.stderr().includes("SIGTERM: draining"), "the drain line");
     await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port }));
     release();
     const response = await inFlight;
     assert.equal(response.status, 200);
     assert.equal(await response.text(), "finished");
     const status = await child.status;
-    assert.equal(status.code, 0, stderr);
+    assert.equal(status.code, 0, spawned.stderr());
   } finally {
     release();
-    await reading;
+    await spawned.drained;
     await Deno.remove(path);
   }
 });
@@ -128,24 +124,14 @@ Deno.test("main: the banner on stderr, access-log lines on stdout", async () => 
     "listen: { host: 127.0.0.1, port: 0 }\n" + backendsYaml([backend.url, dead.url]) +
       "health_check: { interval: 1m }\nadmin: { listen: { port: 0 } }\n",
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, "--config", path],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  let stdout = "";
-  const reading = [
-    child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({ write: (text) => void (stderr += text) }),
-    ),
-    child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({ write: (text) => void (stdout += text) }),
-    ),
-  ];
+  const spawned = spawnGathering(
+    Deno.execPath(),
+    ["run", ...PERMISSIONS, MAIN, "--config", path],
+    "piped",
+  );
   try {
-    await waitFor(() => stderr.split("\n").length > 3, "the banner");
-    const [listening, first, second] = stderr.split("\n");
+    await waitFor(() => spawned.stderr().split("\n").length > 3, "the banner");
+    const [listening, first, second] = spawned.stderr().split("\n");
     assert.match(
       listening,
       new RegExp(
@@ -168,16 +154,16 @@ Deno.test("main: the banner on stderr, access-log lines on stdout", async () => 
       "round_robin",
     );
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/hello`)).text(), "hi");
-    await waitFor(() => stdout.includes("\n"), "the access-log line");
-    assert.equal(stdout.split("\n").length, 2, "one line");
-    const entry = JSON.parse(stdout);
+    await waitFor(() => spawned.stdout().includes("\n"), "the access-log line");
+    assert.equal(spawned.stdout().split("\n").length, 2, "one line");
+    const entry = JSON.parse(spawned.stdout());
     assert.equal(entry.target, "/hello");
     assert.equal(entry.backend, backend.url);
-    assert.equal(stderr.includes('"target"'), false, "no access log on stderr");
-    child.kill("SIGTERM");
-    assert.equal((await child.status).code, 0);
+    assert.equal(spawned.stderr().includes('"target"'), false, "no access log on stderr");
+    spawned.child.kill("SIGTERM");
+    assert.equal((await spawned.child.status).code, 0);
   } finally {
-    await Promise.all(reading);
+    await spawned.drained;
     await Deno.remove(path);
   }
 });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/config.ts";
 import { schemaText } from "../tools/write_schema.ts";
-import { waitFor } from "./helpers.ts";
+import { spawnGathering, waitFor } from "./helpers.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -74,29 +74,21 @@ Deno.test("tooling: deno task compile builds a standalone balancer that serves t
       assert.match(new TextDecoder().decode(check.stdout), /^config ok: listen 127\.0\.0\.1:0/);
     });
     await t.step("serves, with the dashboard embedded", async () => {
-      const child = new Deno.Command(binary, {
-        args: ["--config", config],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      let stderr = "";
-      const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-        new WritableStream({ write: (text) => void (stderr += text) }),
-      );
+      const spawned = spawnGathering(binary, ["--config", config]);
       try {
-        await waitFor(() => /admin http:\/\/127\.0\.0\.1:\d+/.test(stderr), "the banner");
+        await waitFor(() => /admin http:\/\/127\.0\.0\.1:\d+/.test(spawned.stderr()), "the banner");
         const [, port, adminPort] =
           /listening on http:\/\/127\.0\.0\.1:(\d+), admin http:\/\/127\.0\.0\.1:(\d+)/
-            .exec(stderr)!;
+            .exec(spawned.stderr())!;
         assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "from the backend");
         assert.match(
           await (await fetch(`http://127.0.0.1:${adminPort}/`)).text(),
           /<!doctype html>/,
         );
       } finally {
-        child.kill("SIGTERM");
-        await child.status;
-        await reading;
+        spawned.child.kill("SIGTERM");
+        await spawned.child.status;
+        await spawned.drained;
       }
     });
     await backend.shutdown();
