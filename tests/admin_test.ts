@@ -16,6 +16,7 @@ import {
   sampleValue,
   startBackend,
   startNamedBackend,
+  startRawBackend,
   startTestBalancer,
   waitFor,
 } from "./helpers.ts";
@@ -168,6 +169,42 @@ Deno.test("admin: GET /metrics counts requests, errors, retries, health and conn
     .filter((s) => s.name.endsWith("_bucket") && s.labels.backend === live.url)
     .map((s) => s.value);
   assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b));
+});
+
+Deno.test("admin: upstream errors are counted by kind", async () => {
+  const { promise: done, resolve: finish } = Promise.withResolvers<void>();
+  await using invalid = startRawBackend(async (conn) => {
+    await conn.read(new Uint8Array(4096));
+    await conn.write(new TextEncoder().encode("SMTP ready\r\n\r\n"));
+  });
+  await using reset = startRawBackend(async (conn) => {
+    await conn.read(new Uint8Array(4096));
+  });
+  await using silent = startRawBackend(async (conn) => {
+    await conn.read(new Uint8Array(4096));
+    await done;
+  });
+  await using lb = startTestBalancer(
+    backendsYaml([invalid.url, reset.url, silent.url]) +
+      "health_check: { interval: 1h, unhealthy_threshold: 100 }\n" +
+      "timeouts: { response: 200ms }\n" + adminYaml(),
+  );
+  const statuses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const response = await fetch(`${baseUrl(lb)}/`);
+    await response.body?.cancel();
+    statuses.push(response.status);
+  }
+  finish();
+  assert.deepEqual(statuses, [502, 502, 504]);
+  const metrics = parsePrometheus(await (await fetch(`${adminUrl(lb)}/metrics`)).text());
+  const errors = (url: string, kind: string) =>
+    sampleValue(metrics, "lb_upstream_errors_total", { backend: url, kind });
+  assert.equal(errors(invalid.url, "invalid_response"), 1);
+  assert.equal(errors(reset.url, "reset"), 1);
+  assert.equal(errors(silent.url, "timeout"), 1);
+  assert.equal(errors(silent.url, "reset"), 0);
+  assert.equal(sampleValue(metrics, "lb_requests_total", { backend: silent.url, code: "5xx" }), 1);
 });
 
 Deno.test("admin: writes are disabled without a token: 403 saying so", async () => {
