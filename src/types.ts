@@ -73,8 +73,11 @@ export interface UpstreamResponse {
   status: number;
   statusText: string;
   headers: Headers;
-  /** Streams the body; its end or cancellation releases the request's resources. */
-  body: ReadableStream<Uint8Array> | null;
+  /**
+   * The body: bytes when it arrived whole with the head, else a stream whose
+   * end or cancellation releases the request's resources.
+   */
+  body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null;
 }
 
 /** Why an upstream exchange failed. */

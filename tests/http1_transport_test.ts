@@ -7,7 +7,12 @@
 
 import assert from "node:assert/strict";
 import { RequestContext } from "../src/request_context.ts";
-import { type Backend, UpstreamError, type UpstreamRequest } from "../src/types.ts";
+import {
+  type Backend,
+  UpstreamError,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from "../src/types.ts";
 import { Http1Transport } from "../src/internal/http1_transport.ts";
 import { ConnectionPool } from "../src/internal/connection_pool.ts";
 import { ChunkedDecoder } from "../src/internal/http1_chunked_decoder.ts";
@@ -244,12 +249,17 @@ function streamOf(...chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array
   });
 }
 
-async function bodyText(body: ReadableStream<Uint8Array> | null): Promise<string> {
+async function bodyText(body: UpstreamResponse["body"]): Promise<string> {
   assert.ok(body !== null, "expected a body");
   return await new Response(body).text();
 }
 
-async function bodyBytes(body: ReadableStream<Uint8Array> | null): Promise<Uint8Array> {
+function streamedBody(body: UpstreamResponse["body"]): ReadableStream<Uint8Array> {
+  assert.ok(body instanceof ReadableStream, "expected a streamed body");
+  return body;
+}
+
+async function bodyBytes(body: UpstreamResponse["body"]): Promise<Uint8Array> {
   assert.ok(body !== null, "expected a body");
   return await new Response(body).bytes();
 }
@@ -360,7 +370,7 @@ Deno.test("close-delimited body is read to EOF and the connection is not reused"
   using client = transport();
   using ctx = context();
   const response = await client.send(ctx, server.backend, request());
-  const reader = response.body!.getReader();
+  const reader = streamedBody(response.body).getReader();
   const parts: Uint8Array[] = [];
   for (let read = await reader.read(); !read.done; read = await reader.read()) {
     parts.push(read.value);
@@ -1098,7 +1108,7 @@ Deno.test("cancelling the body closes the upstream connection", async () => {
   using client = transport();
   using ctx = context();
   const response = await client.send(ctx, server.backend, request());
-  const reader = response.body!.getReader();
+  const reader = streamedBody(response.body).getReader();
   assert.equal(decoder.decode((await reader.read()).value), "first bytes");
   await reader.cancel();
   await within(closed, "closed");
@@ -1116,7 +1126,7 @@ Deno.test("cancelling while a body read is pending closes the connection", async
   using client = transport();
   using ctx = context();
   const response = await client.send(ctx, server.backend, request());
-  const reader = response.body!.getReader();
+  const reader = streamedBody(response.body).getReader();
   const pending = reader.read();
   await within(reader.cancel(), "the cancel");
   assert.equal((await pending).done, true);
@@ -1158,7 +1168,7 @@ Deno.test("abort via ctx.signal while the body is being read", async () => {
   const abort = new AbortController();
   using ctx = context(abort.signal);
   const response = await client.send(ctx, server.backend, request());
-  const reader = response.body!.getReader();
+  const reader = streamedBody(response.body).getReader();
   assert.equal(decoder.decode((await reader.read()).value), "some");
   abort.abort();
   await assert.rejects(reader.read(), (error: unknown) => error instanceof DOMException);
@@ -1184,7 +1194,7 @@ Deno.test("the body is pulled: a slow consumer does not make the transport read 
   using client = transport();
   using ctx = context();
   const response = await client.send(ctx, server.backend, request());
-  const reader = response.body!.getReader();
+  const reader = streamedBody(response.body).getReader();
   await reader.read();
   // Nothing announces "the transport did not read": give a greedy reader time to show itself.
   await new Promise((resolve) => setTimeout(resolve, 300));

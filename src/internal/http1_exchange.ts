@@ -289,6 +289,13 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
     if (head.chunked) {
       this.#mode = CHUNKED_BODY;
       this.#decoder = new ChunkedDecoder();
+    } else if (head.contentLength > 0 && this.#end - this.#pos >= head.contentLength) {
+      // The whole body came with the head: hand it over as bytes, no stream needed.
+      const pos = this.#pos;
+      this.#pos = pos + head.contentLength;
+      response.body = this.#buffer.slice(pos, this.#pos);
+      await this.#finish(this.#keepAlive && this.#pos === this.#end);
+      return response;
     } else if (head.contentLength > 0) {
       this.#mode = LENGTH_BODY;
       this.#remaining = head.contentLength;
