@@ -16,6 +16,7 @@ import {
 } from "../types.ts";
 import { ChunkedDecoder } from "./http1_chunked_decoder.ts";
 import { ConnectionLease, type ConnectionPool, type PooledConnection } from "./connection_pool.ts";
+import type { DeadlineQueue } from "./deadline_queue.ts";
 import { encodeRequestHead, type RequestHead } from "./http1_request_head.ts";
 import { findHeadEnd, parseResponseHead, type ResponseHead } from "./http1_response_head.ts";
 
@@ -54,7 +55,7 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
   readonly #head: RequestHead;
   readonly #body: ReadableStream<Uint8Array> | null;
   readonly #headRequest: boolean;
-  readonly #responseTimeoutMs: number;
+  readonly #responseTimeouts: DeadlineQueue<Http1Exchange>;
 
   #phase = HEAD_PHASE;
   /** Whether a byte of the request reached the current connection. */
@@ -62,7 +63,6 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
   #aborted = false;
   #failure: UpstreamErrorKind | null = null;
   #failureMessage = "";
-  #timer: ReturnType<typeof setTimeout> | undefined;
 
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #writer: Promise<void> | null = null;
@@ -90,7 +90,7 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
     pool: ConnectionPool,
     url: URL,
     request: UpstreamRequest,
-    responseTimeoutMs: number,
+    responseTimeouts: DeadlineQueue<Http1Exchange>,
   ) {
     this.#ctx = ctx;
     this.#pool = pool;
@@ -106,7 +106,7 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
     this.#body = request.body;
     this.#requestDone = this.#head.framing === "none";
     this.#headRequest = request.method === "HEAD";
-    this.#responseTimeoutMs = responseTimeoutMs;
+    this.#responseTimeouts = responseTimeouts;
     this.#lease = ctx.own(new ConnectionLease(pool));
   }
 
@@ -122,16 +122,16 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
       throw signal.reason;
     }
     signal.addEventListener("abort", this);
-    this.#timer = setTimeout(onResponseTimeout, this.#responseTimeoutMs, this);
+    const deadline = this.#responseTimeouts.set(this);
     let head: ResponseHead;
     try {
       head = await this.#exchangeHead(connection);
     } catch (error) {
-      clearTimeout(this.#timer);
+      this.#responseTimeouts.cancel(deadline);
       await this.#finish(false);
       throw this.#stopError() ?? asUpstreamError(error, this.#sent);
     }
-    clearTimeout(this.#timer);
+    this.#responseTimeouts.cancel(deadline);
     return await this.#respond(head);
   }
 
@@ -168,7 +168,8 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
 
   /** The response head did not arrive in time. */
   timeout(): void {
-    this.#fail("response_timeout", `no response head within ${this.#responseTimeoutMs} ms`);
+    const limit = this.#responseTimeouts.durationMs;
+    this.#fail("response_timeout", `no response head within ${limit} ms`);
   }
 
   async #exchangeHead(connection: PooledConnection): Promise<ResponseHead> {
@@ -531,10 +532,6 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
     }
     return null;
   }
-}
-
-function onResponseTimeout(exchange: Http1Exchange): void {
-  exchange.timeout();
 }
 
 /** Writes `size` in hex and CRLF at the start of `buffer`; returns the length. */

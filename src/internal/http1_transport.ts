@@ -15,6 +15,7 @@ import type {
   UpstreamResponse,
 } from "../types.ts";
 import { ConnectionPool } from "./connection_pool.ts";
+import { DeadlineQueue } from "./deadline_queue.ts";
 import { Http1Exchange } from "./http1_exchange.ts";
 
 /**
@@ -53,14 +54,14 @@ export interface Http1TransportOptions {
  */
 export class Http1Transport implements Transport {
   readonly #pool: ConnectionPool;
-  readonly #responseTimeoutMs: number;
+  readonly #responseTimeouts: DeadlineQueue<Http1Exchange>;
 
   constructor(options: Http1TransportOptions) {
     this.#pool = new ConnectionPool({
       connectTimeoutMs: options.connectTimeoutMs,
       maxIdlePerOrigin: options.maxIdlePerBackend ?? 64,
     });
-    this.#responseTimeoutMs = options.responseTimeoutMs;
+    this.#responseTimeouts = new DeadlineQueue(options.responseTimeoutMs, expireExchange);
   }
 
   /**
@@ -74,7 +75,7 @@ export class Http1Transport implements Transport {
     backend: Backend,
     request: UpstreamRequest,
   ): Promise<UpstreamResponse> {
-    return await new Http1Exchange(ctx, this.#pool, backend.url, request, this.#responseTimeoutMs)
+    return await new Http1Exchange(ctx, this.#pool, backend.url, request, this.#responseTimeouts)
       .run();
   }
 
@@ -91,5 +92,10 @@ export class Http1Transport implements Transport {
   /** Closes every idle pooled connection; connections in use close when their exchange ends. */
   close(): void {
     this.#pool.close();
+    this.#responseTimeouts.close();
   }
+}
+
+function expireExchange(exchange: Http1Exchange): void {
+  exchange.timeout();
 }
