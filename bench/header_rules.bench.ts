@@ -1,11 +1,12 @@
 /**
  * Cost of the header rules on a typical browser request and backend
- * response, against copying the same headers unchanged.
+ * response, against reading the same headers unchanged.
  *
  * @module
  */
 
 import { clientHeaders, upstreamHeaders } from "../src/internal/header_rules.ts";
+import type { HeaderPairs } from "../src/types.ts";
 
 const requestHeaders = new Headers({
   host: "app.example.com",
@@ -16,23 +17,23 @@ const requestHeaders = new Headers({
   cookie: "session=abc123; lb_backend=1a2b3c4d",
   connection: "keep-alive",
 });
-const responseHeaders = new Headers({
-  "content-type": "text/html; charset=utf-8",
-  "content-length": "5120",
-  "cache-control": "no-cache",
-  date: "Fri, 27 Nov 2026 16:00:00 GMT",
-  "keep-alive": "timeout=5",
-  connection: "keep-alive",
-});
-responseHeaders.append("set-cookie", "a=1; Path=/");
-responseHeaders.append("set-cookie", "b=2; Path=/");
-const client = { address: "127.0.0.1", proto: "http" as const };
+const responseHeaders: HeaderPairs = [
+  ["content-type", "text/html; charset=utf-8"],
+  ["content-length", "5120"],
+  ["cache-control", "no-cache"],
+  ["date", "Fri, 27 Nov 2026 16:00:00 GMT"],
+  ["keep-alive", "timeout=5"],
+  ["connection", "keep-alive"],
+  ["set-cookie", "a=1; Path=/"],
+  ["set-cookie", "b=2; Path=/"],
+];
+const client = { address: "127.0.0.1", proto: "http" as const, requestId: "9f86d081-1" };
 
 Deno.bench({
-  name: "copy request headers",
+  name: "iterate request headers",
   group: "request headers",
   baseline: true,
-  fn: () => void new Headers(requestHeaders),
+  fn: () => void [...requestHeaders],
 });
 Deno.bench({
   name: "upstreamHeaders",
@@ -40,10 +41,10 @@ Deno.bench({
   fn: () => void upstreamHeaders(requestHeaders, client),
 });
 Deno.bench({
-  name: "copy response headers",
+  name: "copy response header pairs",
   group: "response headers",
   baseline: true,
-  fn: () => void new Headers(responseHeaders),
+  fn: () => void responseHeaders.slice(),
 });
 Deno.bench({
   name: "clientHeaders",

@@ -97,7 +97,7 @@ function toClientResponse(
   setCookie: string | undefined,
 ): Response {
   const headers = clientHeaders(response.headers);
-  if (setCookie !== undefined) headers.append("set-cookie", setCookie);
+  if (setCookie !== undefined) headers.push(["set-cookie", setCookie]);
   return new Response(ctx.countBody(response.body), {
     status: response.status,
     statusText: response.statusText,

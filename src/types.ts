@@ -59,12 +59,18 @@ export interface StrategyOptions {
 /** Creates a fresh strategy instance; each balancer owns its own state. */
 export type StrategyFactory = (options: StrategyOptions) => Strategy;
 
+/**
+ * Header fields as name and value pairs, in order, repeated names kept: on
+ * the hot path they are cheaper to build and read than a `Headers` object.
+ */
+export type HeaderPairs = [name: string, value: string][];
+
 /** The request as it goes to a backend, after the header rules were applied. */
 export interface UpstreamRequest {
   method: string;
   /** Origin-form target, byte-exact as the client sent it: path and query. */
   target: string;
-  headers: Headers;
+  headers: HeaderPairs;
   body: ReadableStream<Uint8Array> | null;
 }
 
@@ -72,7 +78,8 @@ export interface UpstreamRequest {
 export interface UpstreamResponse {
   status: number;
   statusText: string;
-  headers: Headers;
+  /** Lowercase names; hop-by-hop headers still included. */
+  headers: HeaderPairs;
   /**
    * The body: bytes when it arrived whole with the head, else a stream whose
    * end or cancellation releases the request's resources.

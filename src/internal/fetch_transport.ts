@@ -10,6 +10,7 @@ import type { RequestContext } from "../request_context.ts";
 import {
   type Backend,
   type ConnectionStats,
+  type HeaderPairs,
   type Transport,
   UpstreamError,
   type UpstreamRequest,
@@ -18,6 +19,8 @@ import {
 
 /** Encodings fetch decodes on its own when the request's Accept-Encoding allows them. */
 const DECODED_BY_FETCH = ["gzip", "br"];
+/** Headers that describe the encoded body, wrong once fetch decoded it. */
+const STALE_WHEN_DECODED = ["content-encoding", "content-length"];
 /** What fetch sends when the request has no Accept-Encoding. */
 const FETCH_DEFAULT_ACCEPT_ENCODING = "gzip,br";
 
@@ -73,10 +76,10 @@ export class FetchTransport implements Transport {
       await response.body?.cancel();
       throw new UpstreamError("invalid_response", `status ${response.status}`, true);
     }
-    const headers = new Headers(response.headers);
-    if (wasDecoded(headers, request.headers)) {
-      headers.delete("content-encoding");
-      headers.delete("content-length");
+    const decoded = wasDecoded(response.headers, request.headers);
+    const headers: HeaderPairs = [];
+    for (const field of response.headers) {
+      if (!decoded || !STALE_WHEN_DECODED.includes(field[0])) headers.push(field);
     }
     const body = response.body && releaseWhenDone(response.body, ctx.handOff());
     return { status: response.status, statusText: response.statusText, headers, body };
@@ -102,10 +105,11 @@ export class FetchTransport implements Transport {
   }
 }
 
-function wasDecoded(response: Headers, request: Headers): boolean {
+function wasDecoded(response: Headers, request: HeaderPairs): boolean {
   const encoding = response.get("content-encoding")?.trim().toLowerCase();
   if (encoding === undefined || !DECODED_BY_FETCH.includes(encoding)) return false;
-  const accepted = request.get("accept-encoding") ?? FETCH_DEFAULT_ACCEPT_ENCODING;
+  const accepted = request.find(([name]) => name === "accept-encoding")?.[1] ??
+    FETCH_DEFAULT_ACCEPT_ENCODING;
   return accepted.toLowerCase().split(",").some((token) => token.split(";")[0].trim() === encoding);
 }
 

@@ -61,7 +61,7 @@ const CHUNKED_HEADER = bytes("transfer-encoding: chunked\r\n");
 export function encodeRequestHead(
   method: string,
   target: string,
-  headers: Headers,
+  headers: Iterable<[string, string]>,
   hasBody: boolean,
   scratch: Uint8Array,
 ): RequestHead {
@@ -94,7 +94,7 @@ function encodeInto(
   buffer: Uint8Array,
   method: string,
   target: string,
-  headers: Headers,
+  headers: Iterable<[string, string]>,
   hasBody: boolean,
   head: RequestHead,
 ): number {

@@ -6,7 +6,10 @@
  * @module
  */
 
-import { UpstreamError } from "../types.ts";
+import { type HeaderPairs, UpstreamError } from "../types.ts";
+
+/** A lowercased header name, as RFC 9110 defines a token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 /**
  * A parsed response head, with what its framing headers said.
@@ -23,7 +26,7 @@ export interface ResponseHead {
   /** The `x` of `HTTP/1.x`. */
   minorVersion: number;
   /** Every header but Transfer-Encoding; repeated identical Content-Lengths are merged. */
-  headers: Headers;
+  headers: HeaderPairs;
   /** The body length Content-Length declared, or -1 without one. */
   contentLength: number;
   /** Whether Transfer-Encoding is `chunked`. */
@@ -140,11 +143,11 @@ export function parseResponseHead(
     if (equalsIgnoreCase(view, at, colon, CONNECTION)) {
       connection |= connectionOptions(view, valueStart, valueEnd);
     }
-    try {
-      head.headers.append(latin1(view, at, colon), latin1(view, valueStart, valueEnd));
-    } catch {
+    const name = latin1(view, at, colon).toLowerCase();
+    if (!TOKEN.test(name) || hasForbiddenByte(view, valueStart, valueEnd)) {
       throw invalid("invalid header field");
     }
+    head.headers.push([name, latin1(view, valueStart, valueEnd)]);
   }
 
   if (transferEncoding) {
@@ -155,7 +158,7 @@ export function parseResponseHead(
     if (head.minorVersion === 0) throw invalid("transfer-encoding in an HTTP/1.0 response");
     head.chunked = true;
   }
-  if (head.contentLength >= 0) head.headers.set("content-length", String(head.contentLength));
+  if (head.contentLength >= 0) head.headers.push(["content-length", String(head.contentLength)]);
   head.close = (connection & 1) !== 0;
   head.keepAlive = (connection & 2) !== 0;
   return head;
@@ -191,7 +194,7 @@ function parseStatusLine(view: Uint8Array, start: number, lineEnd: number): Resp
     status,
     statusText,
     minorVersion: minor,
-    headers: new Headers(),
+    headers: [],
     contentLength: -1,
     chunked: false,
     close: false,
@@ -288,4 +291,12 @@ function bytesOf(ascii: string): Uint8Array {
 
 function invalid(message: string): UpstreamError {
   return new UpstreamError("invalid_response", `invalid response from upstream: ${message}`, true);
+}
+
+/** NUL and a bare CR may not stand in a field value. */
+function hasForbiddenByte(view: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    if (view[i] === 0 || view[i] === 13) return true;
+  }
+  return false;
 }
