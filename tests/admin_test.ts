@@ -162,6 +162,18 @@ Deno.test("admin: GET /metrics counts requests, errors, retries, health and conn
     1,
     "the keep-alive connection waits in the pool",
   );
+  assert.equal(
+    sampleValue(metrics, "lb_upstream_connections", { backend: live.url, state: "active" }),
+    0,
+  );
+  assert.equal(
+    sampleValue(metrics, "lb_upstream_connections_opened_total", { backend: live.url }),
+    1,
+  );
+  assert.equal(
+    sampleValue(metrics, "lb_upstream_connection_reuses_total", { backend: live.url }),
+    2,
+  );
   assert.equal(sampleValue(metrics, "lb_config_reloads_total", { result: "success" }), 0);
   assert.equal(sampleValue(metrics, "lb_config_reloads_total", { result: "failure" }), 0);
   // Buckets are cumulative and end with the count.

@@ -377,7 +377,7 @@ Deno.test("close-delimited body is read to EOF and the connection is not reused"
     parts.push(read.value);
   }
   // Checked as soon as the stream ends, before the pool could notice the EOF itself.
-  assert.equal(client.idleConnections(server.backend), 0);
+  assert.equal(client.connectionStats(server.backend).idle, 0);
   assert.equal(decoder.decode(concat(parts)), "part one, part two");
 });
 
@@ -516,7 +516,32 @@ Deno.test("keep-alive: two requests share one connection", async () => {
     assert.equal(await bodyText(response.body), `response ${i}`);
   }
   assert.deepEqual(perConnection, [2]);
-  assert.equal(client.idleConnections(server.backend), 1);
+  assert.deepEqual(client.connectionStats(server.backend), {
+    idle: 1,
+    active: 0,
+    opened: 1,
+    reused: 1,
+  });
+});
+
+Deno.test("keep-alive: a connection serving a body counts as active until the body ends", async () => {
+  await using server = new TestServer(serveEach(() => ok("x".repeat(256 * 1024))));
+  using client = transport();
+  using ctx = context();
+  const response = await client.send(ctx, server.backend, request());
+  assert.deepEqual(client.connectionStats(server.backend), {
+    idle: 0,
+    active: 1,
+    opened: 1,
+    reused: 0,
+  });
+  assert.equal((await bodyText(response.body)).length, 256 * 1024);
+  assert.deepEqual(client.connectionStats(server.backend), {
+    idle: 1,
+    active: 0,
+    opened: 1,
+    reused: 0,
+  });
 });
 
 Deno.test("no reuse after Connection: close from either side", async () => {
@@ -542,7 +567,7 @@ Deno.test("no reuse after Connection: close from either side", async () => {
   }
   await within(Promise.all(closed.map((c) => c.promise)), "both connections closed");
   assert.equal(server.connections.length, 2);
-  assert.equal(client.idleConnections(server.backend), 0);
+  assert.equal(client.connectionStats(server.backend).idle, 0);
 });
 
 Deno.test("HTTP/1.0 responses are reused only with keep-alive", async () => {
@@ -574,10 +599,10 @@ Deno.test("close() closes idle pooled connections", async () => {
     using ctx = context();
     await bodyText((await client.send(ctx, server.backend, request())).body);
   }
-  assert.equal(client.idleConnections(server.backend), 1);
+  assert.equal(client.connectionStats(server.backend).idle, 1);
   client.close();
   await within(closed, "closed");
-  assert.equal(client.idleConnections(server.backend), 0);
+  assert.equal(client.connectionStats(server.backend).idle, 0);
 });
 
 // ---------------------------------------------------------------------------
@@ -710,7 +735,7 @@ Deno.test("an early response ends the upload and the connection is not reused", 
   assert.equal(await bodyText(response.body), "big");
   await within(cancelled, "cancelled");
   await within(closed, "closed");
-  assert.equal(client.idleConnections(server.backend), 0);
+  assert.equal(client.connectionStats(server.backend).idle, 0);
 });
 
 // ---------------------------------------------------------------------------
@@ -749,9 +774,9 @@ Deno.test("the idle watch drops a pooled connection the backend closed", async (
     using ctx = context();
     assert.equal(await bodyText((await client.send(ctx, server.backend, request())).body), "ok");
   }
-  assert.equal(client.idleConnections(server.backend), 1);
+  assert.equal(client.connectionStats(server.backend).idle, 1);
   onPooled();
-  await waitUntil(() => client.idleConnections(server.backend) === 0, "the pool to drop it");
+  await waitUntil(() => client.connectionStats(server.backend).idle === 0, "the pool to drop it");
 });
 
 Deno.test("a reused connection closed without a response is retried once on a fresh one", async () => {
@@ -943,7 +968,7 @@ Deno.test("a body shorter than content-length errors the stream", async () => {
   using ctx = context();
   const response = await client.send(ctx, server.backend, request());
   await assert.rejects(bodyText(response.body), isUpstreamError("reset"));
-  assert.equal(client.idleConnections(server.backend), 0);
+  assert.equal(client.connectionStats(server.backend).idle, 0);
 });
 
 Deno.test("a chunked body cut short errors the stream", async () => {
@@ -1107,7 +1132,7 @@ Deno.test("cancelling the body closes the upstream connection", async () => {
   assert.equal(decoder.decode((await reader.read()).value), "first bytes");
   await reader.cancel();
   await within(closed, "closed");
-  assert.equal(client.idleConnections(server.backend), 0);
+  assert.equal(client.connectionStats(server.backend).idle, 0);
 });
 
 Deno.test("cancelling while a body read is pending closes the connection", async () => {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { UpstreamError } from "../types.ts";
+import { type ConnectionStats, UpstreamError } from "../types.ts";
 
 /**
  * Opens a TCP connection; {@linkcode ConnectionPool} uses `Deno.connect` unless told otherwise.
@@ -43,9 +43,15 @@ const LEASED = 0;
 const IDLE = 1;
 const CLOSED = 2;
 
-/** One origin's connection settings and idle connections, most recently used last. */
+/** One origin's connection settings, idle connections (most recently used last) and counts. */
 class Origin {
   readonly idle: PooledConnection[] = [];
+  /** Connections open now, idle or leased. */
+  open = 0;
+  /** Connections opened since the start. */
+  opened = 0;
+  /** Leases of a connection that had served an earlier exchange. */
+  reused = 0;
   constructor(
     readonly key: string,
     readonly hostname: string,
@@ -72,9 +78,12 @@ export class PooledConnection {
 
   constructor(
     readonly conn: Deno.Conn,
-    /** The idle list of the connection's origin, which it leaves when its idle read ends. */
-    readonly idleList: PooledConnection[],
-  ) {}
+    /** The connection's origin, whose idle list it leaves when its idle read ends. */
+    readonly origin: Origin,
+  ) {
+    origin.open++;
+    origin.opened++;
+  }
 
   /** Whether the connection was closed. */
   get closed(): boolean {
@@ -101,6 +110,7 @@ export class PooledConnection {
   close(): void {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
+    this.origin.open--;
     try {
       this.conn.close();
     } catch {
@@ -134,8 +144,9 @@ export class PooledConnection {
   /** The idle read ended: end of stream, an error, or bytes nobody asked for. */
   #leavePool(): void {
     this.#idleRead = null;
-    const index = this.idleList.indexOf(this);
-    if (index >= 0) this.idleList.splice(index, 1);
+    const idle = this.origin.idle;
+    const index = idle.indexOf(this);
+    if (index >= 0) idle.splice(index, 1);
     this.close();
   }
 }
@@ -200,8 +211,11 @@ export class ConnectionPool {
 
   /** Leases the most recently used idle connection to `url`'s origin, if any. */
   takeIdle(url: URL): PooledConnection | undefined {
-    const connection = this.#origin(url).idle.pop();
-    connection?.lease();
+    const origin = this.#origin(url);
+    const connection = origin.idle.pop();
+    if (connection === undefined) return undefined;
+    origin.reused++;
+    connection.lease();
     return connection;
   }
 
@@ -240,7 +254,7 @@ export class ConnectionPool {
         conn = tls;
         await Promise.race([tls.handshake(), deadline]);
       }
-      return new PooledConnection(conn, origin.idle);
+      return new PooledConnection(conn, origin);
     } catch (error) {
       // Whatever is still being set up gets closed when it completes.
       pending?.then(closeQuietly, ignore);
@@ -260,7 +274,7 @@ export class ConnectionPool {
   /** Takes back a connection after a clean exchange; closes it when the pool is full or closed. */
   release(connection: PooledConnection): void {
     if (connection.closed) return;
-    const idle = connection.idleList;
+    const idle = connection.origin.idle;
     if (this.#closed || idle.length >= this.#maxIdle) {
       connection.close();
       return;
@@ -269,9 +283,11 @@ export class ConnectionPool {
     connection.park();
   }
 
-  /** How many idle connections to `url`'s origin wait for reuse. */
-  idleCount(url: URL): number {
-    return this.#origin(url).idle.length;
+  /** Connection counts of `url`'s origin. */
+  stats(url: URL): Required<ConnectionStats> {
+    const origin = this.#origin(url);
+    const idle = origin.idle.length;
+    return { idle, active: origin.open - idle, opened: origin.opened, reused: origin.reused };
   }
 
   /** Closes every idle connection; connections released later are closed too. */

@@ -79,14 +79,9 @@ export class Http1Transport implements Transport {
       .run();
   }
 
-  /** How many idle keep-alive connections to `backend` wait for reuse. */
-  idleConnections(backend: Backend): number {
-    return this.#pool.idleCount(backend.url);
-  }
-
-  /** The pooled idle connections; active, opened and reused are not counted yet. */
+  /** Idle and active connections to `backend`, and how many were opened and reused. */
   connectionStats(backend: Backend): ConnectionStats {
-    return { idle: this.#pool.idleCount(backend.url) };
+    return this.#pool.stats(backend.url);
   }
 
   /** Closes every idle pooled connection; connections in use close when their exchange ends. */
