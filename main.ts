@@ -48,7 +48,11 @@ async function main(args: string[]): Promise<number | undefined> {
     return 0;
   }
   try {
-    exitOnSignals(startBalancer(config));
+    const balancer = startBalancer(config);
+    balancer.reloader.watch(options.config, (next) => {
+      if (options.port !== undefined) next.listen.port = options.port;
+    });
+    exitOnSignals(balancer);
   } catch (error) {
     console.error((error as Error).message);
     return 1;

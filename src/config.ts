@@ -17,7 +17,12 @@ import type { StrategyName, TransportName } from "./types.ts";
  *
  * @example
  * ```ts
- * const backend: BackendConfig = { url: "http://127.0.0.1:9001", weight: 1, transport: "http1" };
+ * const backend: BackendConfig = {
+ *   url: "http://127.0.0.1:9001",
+ *   weight: 1,
+ *   transport: "http1",
+ *   slow_start: 0,
+ * };
  * ```
  */
 export interface BackendConfig {
@@ -27,10 +32,36 @@ export interface BackendConfig {
   weight: number;
   /** The backend's own transport, or else the top-level one. */
   transport: TransportName;
+  /** Milliseconds to ramp from 10% to full weight on joining; 0 = off. Else the top-level one. */
+  slow_start: number;
 }
 
 /**
- * Active health checking; durations in milliseconds.
+ * Outlier ejection from real traffic; durations in milliseconds.
+ *
+ * @example
+ * ```ts
+ * const passive: PassiveHealthConfig = {
+ *   consecutive_failures: 5,
+ *   ejection_time: 10_000,
+ *   max_ejection_time: 300_000,
+ *   max_ejection_percent: 50,
+ * };
+ * ```
+ */
+export interface PassiveHealthConfig {
+  /** 5xx responses or transport errors in a row that eject a backend. */
+  consecutive_failures: number;
+  /** The first ejection's length; each repeat doubles it. */
+  ejection_time: number;
+  /** The longest an ejection lasts. */
+  max_ejection_time: number;
+  /** At most this percent of the backends are ejected at once (at least one of two or more). */
+  max_ejection_percent: number;
+}
+
+/**
+ * Health checking, active and passive; durations in milliseconds.
  *
  * @example
  * ```ts
@@ -40,6 +71,12 @@ export interface BackendConfig {
  *   timeout: 2000,
  *   healthy_threshold: 2,
  *   unhealthy_threshold: 3,
+ *   passive: {
+ *     consecutive_failures: 5,
+ *     ejection_time: 10_000,
+ *     max_ejection_time: 300_000,
+ *     max_ejection_percent: 50,
+ *   },
  * };
  * ```
  */
@@ -52,6 +89,7 @@ export interface HealthCheckConfig {
   healthy_threshold: number;
   /** Consecutive failures that mark an up backend down. */
   unhealthy_threshold: number;
+  passive: PassiveHealthConfig;
 }
 
 /**
@@ -59,15 +97,64 @@ export interface HealthCheckConfig {
  *
  * @example
  * ```ts
- * const timeouts: TimeoutsConfig = { connect: 2000, response: 30000, drain: 10000 };
+ * const timeouts: TimeoutsConfig = {
+ *   connect: 2000,
+ *   response: 30000,
+ *   drain: 10000,
+ *   queue: 1000,
+ *   idle: 60000,
+ *   pool_idle: 4000,
+ * };
  * ```
  */
 export interface TimeoutsConfig {
   connect: number;
   /** Until the backend's response headers have arrived. */
   response: number;
-  /** On SIGINT/SIGTERM, how long in-flight requests may take to finish. */
+  /** On SIGINT/SIGTERM (and for backends a reload removed), how long in-flight requests may take. */
   drain: number;
+  /** The longest wait for a backend's in-flight slot before 503. */
+  queue: number;
+  /** The longest silence while reading an upstream body. */
+  idle: number;
+  /** Pooled upstream connections idle longer than this are closed. */
+  pool_idle: number;
+}
+
+/**
+ * Retries of failed attempts on another backend.
+ *
+ * @example
+ * ```ts
+ * const retries: RetriesConfig = { attempts: 2, budget: 20, min: 10, max_body: 65536 };
+ * ```
+ */
+export interface RetriesConfig {
+  /** Tries per request in all, the first included. */
+  attempts: number;
+  /** Percent of the requests of a 10 s sliding window that may be retries. */
+  budget: number;
+  /** Retries always allowed per 10 s window, whatever the budget. */
+  min: number;
+  /** Bytes of request body kept for replay; a larger body is not retried. */
+  max_body: number;
+}
+
+/**
+ * Request size and concurrency limits.
+ *
+ * @example
+ * ```ts
+ * const limits: LimitsConfig = { max_body: 100 * 1024 * 1024, max_in_flight: 0, queue: 100 };
+ * ```
+ */
+export interface LimitsConfig {
+  /** The largest request body in bytes; larger ones get 413. */
+  max_body: number;
+  /** Requests one backend serves at once; 0 = no limit. */
+  max_in_flight: number;
+  /** Requests waiting for a slot, per backend. */
+  queue: number;
 }
 
 /**
@@ -137,6 +224,10 @@ export interface Config {
   backends: BackendConfig[];
   health_check: HealthCheckConfig;
   sticky: { cookie: string };
+  /** The default slow start of backends in milliseconds; 0 = off. */
+  slow_start: number;
+  retries: RetriesConfig;
+  limits: LimitsConfig;
   timeouts: TimeoutsConfig;
   admin: AdminConfig;
   logging: LoggingConfig;
@@ -182,6 +273,14 @@ const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
 };
 const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  B: 1,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+};
+const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s?(B|KiB|MiB|GiB)$/;
+
 /**
  * Converts a duration to milliseconds: a string with a unit (`"250ms"`,
  * `"5s"`, `"1.5m"`, `"1h"`) or a plain number of milliseconds. The result is
@@ -204,30 +303,86 @@ export function parseDuration(value: string | number): number | undefined {
   return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2]]);
 }
 
+/**
+ * Converts a size to bytes: a string with a unit (`"512B"`, `"64KiB"`,
+ * `"100MiB"`, `"1.5GiB"`) or a plain number of bytes, rounded down to whole
+ * bytes; `undefined` means the value is not a size.
+ *
+ * @example
+ * ```ts
+ * parseSize("64KiB"); // 65536
+ * parseSize(1000); // 1000
+ * parseSize("64KB"); // undefined
+ * ```
+ */
+export function parseSize(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) ? Math.floor(value) : undefined;
+  const match = SIZE_PATTERN.exec(value);
+  if (!match) return undefined;
+  return Math.floor(Number(match[1]) * SIZE_UNITS[match[2]]);
+}
+
 // Each schema below carries its own "expected ..." text (zod's `error` param),
 // so a problem reads `KEYPATH: expected <text>, got <value>`.
 
 const DURATION_TEXT = 'a duration like "250ms", "5s", "1m" or a number of milliseconds';
-const DURATION_RANGE_TEXT = "a duration from 1ms to 24h";
 
-function duration(defaultMs: number) {
+/**
+ * A duration from `minMs` (1 unless 0 means "off") to 24 h, in milliseconds,
+ * without a default: `description` goes into the JSON schema.
+ */
+function durationValue(minMs: number, description: string) {
+  const rangeText = `a duration from ${minMs === 0 ? "0s" : "1ms"} to 24h`;
   return z.union([z.string().regex(DURATION_PATTERN, { error: DURATION_TEXT }), z.number()], {
     error: DURATION_TEXT,
   })
-    .meta({ description: `${DURATION_TEXT}; default ${defaultMs} ms`, default: defaultMs })
+    .meta({ description })
     .transform((value, ctx) => {
       const ms = parseDuration(value);
       if (ms === undefined) {
         ctx.addIssue({ code: "custom", message: DURATION_TEXT, input: value });
         return z.NEVER;
       }
-      if (ms < 1 || ms > MAX_DURATION_MS) {
-        ctx.addIssue({ code: "custom", message: DURATION_RANGE_TEXT, input: value });
+      if (ms < minMs || ms > MAX_DURATION_MS) {
+        ctx.addIssue({ code: "custom", message: rangeText, input: value });
         return z.NEVER;
       }
       return ms;
-    })
+    });
+}
+
+function duration(defaultMs: number, minMs = 1) {
+  return durationValue(minMs, `${DURATION_TEXT}; default ${defaultMs} ms`)
+    .meta({ default: defaultMs })
     .default(defaultMs);
+}
+
+const SIZE_TEXT = 'a size like "64KiB", "100MiB" (B, KiB, MiB, GiB) or a number of bytes';
+/** Sizes up to 1 TiB; larger is surely a typo. */
+const MAX_SIZE = 1024 ** 4;
+const SIZE_RANGE_TEXT = "a size from 0 to 1TiB";
+
+function size(defaultBytes: number) {
+  return z.union([z.string().regex(SIZE_PATTERN, { error: SIZE_TEXT }), z.number()], {
+    error: SIZE_TEXT,
+  })
+    .meta({ description: `${SIZE_TEXT}; default ${defaultBytes} bytes`, default: defaultBytes })
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (bytes === undefined || bytes < 0 || bytes > MAX_SIZE) {
+        ctx.addIssue({ code: "custom", message: SIZE_RANGE_TEXT, input: value });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .default(defaultBytes);
+}
+
+const PERCENT_TEXT = "a percent from 0 to 100";
+
+function percent(defaultPercent: number) {
+  return z.number({ error: PERCENT_TEXT }).min(0, { error: PERCENT_TEXT })
+    .max(100, { error: PERCENT_TEXT }).default(defaultPercent);
 }
 
 function intAtLeast(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -345,6 +500,8 @@ const configSchema = section({
       url: backendUrl,
       weight: intAtLeast(1, MAX_WEIGHT).default(1),
       transport: choice(TRANSPORTS).optional(),
+      slow_start: durationValue(0, `${DURATION_TEXT}; default the top-level slow_start`)
+        .optional(),
     }),
     { error: "a list of backends" },
   ).min(1, { error: "at least one backend" }),
@@ -356,16 +513,37 @@ const configSchema = section({
     timeout: duration(2000),
     healthy_threshold: intAtLeast(1).default(2),
     unhealthy_threshold: intAtLeast(1).default(3),
+    passive: optionalSection(section({
+      consecutive_failures: intAtLeast(1).default(5),
+      ejection_time: duration(10_000),
+      max_ejection_time: duration(300_000),
+      max_ejection_percent: percent(50),
+    })),
   })),
   sticky: optionalSection(section({
     cookie: z.string({ error: COOKIE_NAME_TEXT }).regex(COOKIE_NAME_PATTERN, {
       error: COOKIE_NAME_TEXT,
     }).default("lb_backend"),
   })),
+  slow_start: duration(0, 0),
+  retries: optionalSection(section({
+    attempts: intAtLeast(1, 10).default(2),
+    budget: percent(20),
+    min: intAtLeast(0).default(10),
+    max_body: size(64 * 1024),
+  })),
+  limits: optionalSection(section({
+    max_body: size(100 * 1024 * 1024),
+    max_in_flight: intAtLeast(0).default(0),
+    queue: intAtLeast(0).default(100),
+  })),
   timeouts: optionalSection(section({
     connect: duration(2000),
     response: duration(30_000),
     drain: duration(10_000),
+    queue: duration(1000),
+    idle: duration(60_000),
+    pool_idle: duration(4000),
   })),
   admin: adminSection,
   logging: optionalSection(section({
@@ -387,6 +565,7 @@ const configSchema = section({
       url: backend.url,
       weight: backend.weight,
       transport: backend.transport ?? config.transport,
+      slow_start: backend.slow_start ?? config.slow_start,
     })),
     admin,
   };
@@ -590,7 +769,7 @@ function lineOf(lineCounter: LineCounter, offset: number): number {
  *   "strategy: random\nbackends:\n  - url: http://127.0.0.1:9001\n    transport: fetch\n",
  *   "config.yaml",
  * );
- * config.backends[0]; // { url: "http://127.0.0.1:9001", weight: 1, transport: "fetch" }
+ * config.backends[0]; // { url: "http://127.0.0.1:9001", weight: 1, transport: "fetch", slow_start: 0 }
  * config.health_check.interval; // 5000
  * ```
  */

@@ -1,26 +1,25 @@
 /**
- * Health checking: active probes on an interval, and passive outcomes
- * reported by real traffic. Each state change is one line on stderr.
+ * Health checking: active probes on an interval, passive outcomes reported by
+ * real traffic, and outlier ejection. Each state change is one line on stderr.
  *
  * @module
  */
 
+import type { HealthCheckConfig } from "./config.ts";
 import type { Backend } from "./types.ts";
 
 /** The `health_check` section of the config, durations in milliseconds. */
-export interface HealthCheckOptions {
-  path: string;
-  interval: number;
-  timeout: number;
-  healthy_threshold: number;
-  unhealthy_threshold: number;
-}
+export type HealthCheckOptions = HealthCheckConfig;
 
 const PASSED = "health check passed";
 
 interface Streak {
   successes: number;
   failures: number;
+  /** 5xx answers and transport errors in a row from real traffic. */
+  passiveFailures: number;
+  /** Ejections so far; each one lasts twice the previous, up to the maximum. */
+  ejections: number;
 }
 
 /**
@@ -40,12 +39,17 @@ export interface LastCheck {
 }
 
 /**
- * Keeps each backend's `healthy` flag up to date.
+ * Keeps each backend's `healthy` flag and ejection up to date.
  *
  * A down backend comes back after `healthy_threshold` probe successes in a
  * row; an up backend goes down after `unhealthy_threshold` failures in a row,
  * probes and timeouts in real traffic alike. A refused connection in real
- * traffic takes a backend down at once.
+ * traffic takes a backend down at once. Outlier ejection: after
+ * `passive.consecutive_failures` 5xx answers or transport errors in a row
+ * from real traffic, a backend is out for `passive.ejection_time`, doubled at
+ * each repeat up to `passive.max_ejection_time`, as long as no more than
+ * `passive.max_ejection_percent` of the backends (at least one of two or
+ * more) are ejected at once.
  *
  * @example
  * ```ts
@@ -56,19 +60,31 @@ export interface LastCheck {
  * ```
  */
 export class HealthChecker {
-  readonly #streaks = new Map<Backend, Streak>();
-  readonly #lastChecks = new Map<Backend, LastCheck>();
+  readonly #streaks = new WeakMap<Backend, Streak>();
+  readonly #lastChecks = new WeakMap<Backend, LastCheck>();
   readonly #client = Deno.createHttpClient({});
   readonly #stopping = new AbortController();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #round: Promise<void> | undefined;
 
   constructor(
-    readonly backends: readonly Backend[],
-    readonly options: HealthCheckOptions,
+    public backends: readonly Backend[],
+    public options: HealthCheckOptions,
     readonly log: (line: string) => void = console.error,
-  ) {
-    for (const backend of backends) this.#streaks.set(backend, { successes: 0, failures: 0 });
+  ) {}
+
+  /**
+   * Checks `backends` with `options` from the next probe round on; a backend
+   * checked before keeps its streaks.
+   *
+   * @example
+   * ```ts
+   * health.configure(balancer.backends, config.health_check);
+   * ```
+   */
+  configure(backends: readonly Backend[], options: HealthCheckOptions): void {
+    this.backends = backends;
+    this.options = options;
   }
 
   /**
@@ -112,14 +128,47 @@ export class HealthChecker {
 
   /** Real traffic reached the backend: its failure streak ends. */
   reportSuccess(backend: Backend): void {
-    const streak = this.#streaks.get(backend);
-    if (streak !== undefined && backend.healthy) streak.failures = 0;
+    if (backend.healthy) this.#streak(backend).failures = 0;
+  }
+
+  /**
+   * The outcome of real traffic for outlier ejection: `failed` for a 5xx
+   * answer or a transport error, which count in a row; anything else ends the
+   * streak. `reason` goes into the log line of an ejection.
+   */
+  reportOutcome(backend: Backend, failed: boolean, reason: string): void {
+    const streak = this.#streak(backend);
+    if (!failed) {
+      streak.passiveFailures = 0;
+      return;
+    }
+    const now = performance.now();
+    if (!backend.healthy || backend.ejectedUntil > now) return;
+    const passive = this.options.passive;
+    if (++streak.passiveFailures < passive.consecutive_failures) return;
+    const count = this.backends.length;
+    const allowed = Math.max(
+      Math.floor(count * passive.max_ejection_percent / 100),
+      count >= 2 ? 1 : 0,
+    );
+    const ejected = this.backends.filter((other) => other.ejectedUntil > now).length;
+    if (ejected >= allowed) return;
+    // A backend that stayed in for a whole max_ejection_time starts over.
+    if (now - backend.ejectedUntil > passive.max_ejection_time) streak.ejections = 0;
+    const ms = Math.min(passive.ejection_time * 2 ** streak.ejections, passive.max_ejection_time);
+    streak.ejections++;
+    streak.passiveFailures = 0;
+    backend.ejectedUntil = now + ms;
+    backend.joinedAt = backend.ejectedUntil;
+    this.log(
+      `backend ${backend.url.origin} ejected for ${ms} ms: ` +
+        `${passive.consecutive_failures} failures in a row, the last: ${reason}`,
+    );
   }
 
   /** A probe or a request failed; `reason` goes into the log line. */
   reportFailure(backend: Backend, reason: string): void {
-    const streak = this.#streaks.get(backend);
-    if (streak === undefined) return;
+    const streak = this.#streak(backend);
     streak.successes = 0;
     streak.failures++;
     if (backend.healthy && streak.failures >= this.options.unhealthy_threshold) {
@@ -129,19 +178,28 @@ export class HealthChecker {
 
   /** Real traffic found the backend refusing connections: down at once. */
   reportRefused(backend: Backend, reason: string): void {
-    const streak = this.#streaks.get(backend);
-    if (streak === undefined) return;
+    const streak = this.#streak(backend);
     streak.successes = 0;
     streak.failures = Math.max(streak.failures + 1, this.options.unhealthy_threshold);
     if (backend.healthy) this.#markDown(backend, reason);
   }
 
+  #streak(backend: Backend): Streak {
+    let streak = this.#streaks.get(backend);
+    if (streak === undefined) {
+      streak = { successes: 0, failures: 0, passiveFailures: 0, ejections: 0 };
+      this.#streaks.set(backend, streak);
+    }
+    return streak;
+  }
+
   #succeed(backend: Backend, reason: string): void {
-    const streak = this.#streaks.get(backend)!;
+    const streak = this.#streak(backend);
     streak.failures = 0;
     streak.successes++;
     if (!backend.healthy && streak.successes >= this.options.healthy_threshold) {
       backend.healthy = true;
+      backend.joinedAt = performance.now();
       this.log(`backend ${backend.url.origin} up: ${reason}`);
     }
   }

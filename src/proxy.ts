@@ -4,11 +4,16 @@
  * @module
  */
 
+import type { BackendLimiter } from "./backend_limiter.ts";
+import type { Config } from "./config.ts";
 import type { HealthChecker } from "./health_check.ts";
 import { errorResponse, upstreamErrorResponse } from "./internal/error_response.ts";
 import { clientHeaders, upstreamHeaders } from "./internal/header_rules.ts";
 import type { LoadBalancer } from "./load_balancer.ts";
+import { ReplayableBody } from "./replayable_body.ts";
 import { RequestContext } from "./request_context.ts";
+import type { RetryBudget } from "./retry_budget.ts";
+import { mayRetry } from "./retry_policy.ts";
 import type { Telemetry } from "./telemetry.ts";
 import {
   type Backend,
@@ -20,13 +25,19 @@ import {
   type UpstreamResponse,
 } from "./types.ts";
 
-/** What the request flow works with. */
+/** What the request flow works with; a reload replaces `config` and `transports`. */
 export interface Proxy {
+  /** The config in force: retries and limits are read from it for each request. */
+  config: Config;
   balancer: LoadBalancer;
   transports: Readonly<Record<TransportName, Transport>>;
   health: HealthChecker;
   /** Records every request: metrics, the access log, explanations. */
   telemetry: Telemetry;
+  /** `limits.max_in_flight` and the queue in front of each backend. */
+  limiter: BackendLimiter;
+  /** Caps retries to a share of the requests of the last 10 seconds. */
+  retryBudget: RetryBudget;
 }
 
 /**
@@ -49,31 +60,73 @@ export async function handleRequest(
 }
 
 /**
- * Sends the request to the selected backend. A request that failed before
- * any byte of it was sent goes once more to another healthy backend.
+ * Sends the request to the selected backend, once a slot on it is free
+ * (`limits.max_in_flight`). A failed attempt goes on to a backend not tried
+ * yet while the retry rules, `retries.attempts` and the retry budget allow.
+ * A body larger than `limits.max_body` gets 413: at once when its length is
+ * declared, else when it crosses the limit, which aborts the upstream request.
  */
 async function forward(ctx: RequestContext, proxy: Proxy, selection: Selection): Promise<Response> {
+  const { request } = ctx;
+  const { limits, retries } = proxy.config;
+  if (Number(request.headers.get("content-length") ?? 0) > limits.max_body) {
+    return bodyTooLarge(limits.max_body);
+  }
+  proxy.retryBudget.recordRequest();
+  const body = new ReplayableBody(request.body, {
+    maxBody: limits.max_body,
+    keep: retries.max_body,
+  });
   const upstream = toUpstreamRequest(ctx);
-  for (let attempt = 1;; attempt++) {
+  const tried = new Set<Backend>();
+  for (;;) {
     const { backend } = selection;
+    const admitted = proxy.limiter.admit(backend, ctx.signal);
+    const slot = admitted instanceof Promise ? await admitted : admitted;
+    if (ctx.signal.aborted) return errorResponse(499, "the client went away");
+    if (typeof slot === "string") return errorResponse(503, slot);
+    ctx.own(slot);
     ctx.sendTo(selection);
+    tried.add(backend);
+    upstream.body = body.stream();
     try {
       const response = await proxy.transports[backend.transport].send(ctx, backend, upstream);
       ctx.headReceived();
       proxy.health.reportSuccess(backend);
+      proxy.health.reportOutcome(backend, response.status >= 500, `status ${response.status}`);
       return toClientResponse(ctx, response, selection.setCookie);
     } catch (error) {
+      slot[Symbol.dispose]();
       if (ctx.signal.aborted) return errorResponse(499, "the client went away");
+      if (body.tooLarge) return bodyTooLarge(limits.max_body);
       if (!(error instanceof UpstreamError)) throw error;
       reportFailure(proxy.health, backend, upstream, error);
-      const retry = attempt === 1 && !error.requestSent
-        ? proxy.balancer.selectBackend(ctx.request, backend)
-        : undefined;
+      const retry = nextAttempt(ctx, proxy, error, body.replayable, tried);
       ctx.attemptFailed(error, retry !== undefined);
       if (retry === undefined) return upstreamErrorResponse(error);
       selection = retry;
     }
   }
+}
+
+/** Where a failed request goes next, or undefined when it may not be retried. */
+function nextAttempt(
+  ctx: RequestContext,
+  proxy: Proxy,
+  error: UpstreamError,
+  replayable: boolean,
+  tried: ReadonlySet<Backend>,
+): Selection | undefined {
+  if (tried.size >= proxy.config.retries.attempts) return undefined;
+  if (!mayRetry(ctx.request, error, replayable)) return undefined;
+  const selection = proxy.balancer.selectBackend(ctx.request, tried);
+  return selection !== undefined && proxy.retryBudget.tryRetry() ? selection : undefined;
+}
+
+function bodyTooLarge(limit: number): Response {
+  return errorResponse(413, `the request body is larger than ${limit} bytes`, {
+    connection: "close",
+  });
 }
 
 function toUpstreamRequest(ctx: RequestContext): UpstreamRequest {
@@ -127,6 +180,7 @@ function reportFailure(
   console.error(
     `upstream ${backend.url.origin} ${request.method} ${request.target}: ${error.message}`,
   );
+  health.reportOutcome(backend, true, error.message);
   if (error.kind === "connect_refused") health.reportRefused(backend, "connection refused");
   else if (error.kind === "connect_timeout") health.reportFailure(backend, "connect timed out");
   else if (error.kind === "response_timeout") health.reportFailure(backend, "response timed out");

@@ -6,14 +6,15 @@
  */
 
 import { AccessLog, BatchedWriter } from "./access_log.ts";
-import { type AdminServer, startAdminServer } from "./admin_server.ts";
+import { type AdminOptions, type AdminServer, startAdminServer } from "./admin_server.ts";
+import { BackendLimiter } from "./backend_limiter.ts";
 import { type Config, formatAddress } from "./config.ts";
+import { ConfigReloader, createTransports } from "./config_reload.ts";
 import { HealthChecker } from "./health_check.ts";
 import { errorResponse } from "./internal/error_response.ts";
-import { FetchTransport } from "./internal/fetch_transport.ts";
-import { Http1Transport } from "./internal/http1_transport.ts";
 import { LoadBalancer } from "./load_balancer.ts";
 import { handleRequest, type Proxy } from "./proxy.ts";
+import { RetryBudget } from "./retry_budget.ts";
 import { Telemetry } from "./telemetry.ts";
 
 /** A running balancer. */
@@ -23,6 +24,8 @@ export interface Balancer extends AsyncDisposable {
   /** The admin API's address; null when the config has no `admin` section. */
   readonly adminAddr: Deno.NetAddr | null;
   readonly proxy: Proxy;
+  /** Applies new configs: `reloader.watch(path)` reloads on changes to the file and SIGHUP. */
+  readonly reloader: ConfigReloader;
   /** Resolves once the first health-check round ended and the banner is complete. */
   readonly ready: Promise<void>;
   /**
@@ -59,14 +62,7 @@ export function startBalancer(
     : undefined;
   const balancer = new LoadBalancer(config);
   const health = new HealthChecker(balancer.backends, config.health_check, log);
-  const timeouts = {
-    connectTimeoutMs: config.timeouts.connect,
-    responseTimeoutMs: config.timeouts.response,
-  };
-  const transports = {
-    http1: new Http1Transport(timeouts),
-    fetch: new FetchTransport(timeouts),
-  };
+  const transports = createTransports(config);
   const telemetry = new Telemetry({
     config,
     balancer,
@@ -74,7 +70,19 @@ export function startBalancer(
     transports,
     accessLog: new AccessLog(config.logging.access, accessLog ?? stdout!.line),
   });
-  const proxy: Proxy = { balancer, health, transports, telemetry };
+  const proxy: Proxy = {
+    config,
+    balancer,
+    health,
+    transports,
+    telemetry,
+    limiter: new BackendLimiter({
+      maxInFlight: config.limits.max_in_flight,
+      queue: config.limits.queue,
+      queueTimeoutMs: config.timeouts.queue,
+    }),
+    retryBudget: new RetryBudget(config.retries),
+  };
   const server = listen(config.listen, () =>
     Deno.serve({
       hostname: config.listen.host,
@@ -86,8 +94,9 @@ export function startBalancer(
       },
     }, (request, info) => handleRequest(request, info, proxy)));
   let admin: AdminServer | null = null;
+  const adminOptions: AdminOptions = { balancer, telemetry, token: config.admin.token, log };
   if (config.admin.listen !== null) {
-    const options = { balancer, telemetry, token: config.admin.token, log };
+    const options = adminOptions;
     try {
       admin = listen(config.admin.listen, () => startAdminServer(config.admin.listen!, options));
     } catch (error) {
@@ -101,6 +110,7 @@ export function startBalancer(
         balancer.backends.map((b) => b.url.origin).join(" ")
       }`,
   );
+  const reloader = new ConfigReloader(proxy, adminOptions, log);
   let stopping = false;
   const ready = health.start().then(() => {
     if (stopping) return;
@@ -115,13 +125,13 @@ export function startBalancer(
   const shutdown = () =>
     stopped ??= (async () => {
       stopping = true;
+      await reloader[Symbol.asyncDispose]();
       const [drained] = await Promise.all([
         withDeadline(server.shutdown(), config.timeouts.drain),
         admin?.shutdown(),
       ]);
       await health.stop();
-      transports.http1.close();
-      transports.fetch.close();
+      for (const transport of Object.values(proxy.transports)) transport.close();
       stdout?.close();
       return drained;
     })();
@@ -129,6 +139,7 @@ export function startBalancer(
     addr: server.addr,
     adminAddr: admin?.addr ?? null,
     proxy,
+    reloader,
     ready,
     shutdown,
     [Symbol.asyncDispose]: async () => void await shutdown(),

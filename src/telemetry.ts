@@ -8,13 +8,13 @@
  * @module
  */
 
-import type { AccessLog } from "./access_log.ts";
 import { type Cidr, inAnyCidr, parseCidr } from "./cidr.ts";
 import type { Config } from "./config.ts";
 import { type Decision, explainSelection } from "./explain.ts";
 import type { HealthChecker, LastCheck } from "./health_check.ts";
 import { type HistoryPoint, LatencyWindow, type Percentiles, SLICE_MS } from "./latency_window.ts";
-import { backendState, type LoadBalancer } from "./load_balancer.ts";
+import { AccessLog } from "./access_log.ts";
+import { backendState, type LoadBalancer, rampFactor } from "./load_balancer.ts";
 import { DURATION_BUCKETS, Histogram, type Labels, MetricsText } from "./metrics.ts";
 import { originFormTarget } from "./proxy.ts";
 import type { FailedAttempt, RequestContext, RequestObserver } from "./request_context.ts";
@@ -84,7 +84,7 @@ export interface BackendStatus {
   url: string;
   state: BackendState;
   weight: number;
-  /** The weight strategies use now; the configured weight until slow start exists. */
+  /** The weight strategies use now: lower than `weight` during a slow start. */
   effective_weight: number;
   in_flight: number;
   /** Upstream time to the response head over the last minute. */
@@ -137,15 +137,15 @@ export interface History {
  * ```
  */
 export class Telemetry implements RequestObserver {
-  readonly #config: Config;
+  #config: Config;
   readonly #balancer: LoadBalancer;
   readonly #health: HealthChecker;
-  readonly #transports: Readonly<Record<TransportName, Transport>>;
-  readonly #accessLog: AccessLog;
-  readonly #explainFrom: readonly Cidr[];
+  #transports: Readonly<Record<TransportName, Transport>>;
+  #accessLog: AccessLog;
+  #explainFrom: readonly Cidr[];
   readonly #stats = new Map<Backend, BackendStats>();
   readonly #none = new BackendStats(NO_BACKEND);
-  /** Config reloads by outcome; reloading comes with a later change. */
+  /** Config reloads by outcome. */
   readonly configReloads = { success: 0, failure: 0 };
 
   constructor(parts: {
@@ -166,6 +166,30 @@ export class Telemetry implements RequestObserver {
     }
   }
 
+  /**
+   * Puts a reloaded config in force: `/status` shows it, `admin.explain_from`
+   * and `logging.access` apply from the next request, and connection figures
+   * come from `transports`.
+   */
+  configure(config: Config, transports: Readonly<Record<TransportName, Transport>>): void {
+    this.#config = config;
+    this.#transports = transports;
+    this.#explainFrom = config.admin.explain_from.map((text) => parseCidr(text)!);
+    if (config.logging.access !== this.#accessLog.format) {
+      this.#accessLog = new AccessLog(config.logging.access, this.#accessLog.write);
+    }
+  }
+
+  /** Requests `backend` is serving now. */
+  inFlightOf(backend: Backend): number {
+    return this.#stats.get(backend)?.inFlight ?? 0;
+  }
+
+  /** Drops what was counted for a backend a reload removed, once it drained. */
+  forget(backend: Backend): void {
+    this.#stats.delete(backend);
+  }
+
   mayExplain(address: string): boolean {
     return inAnyCidr(address, this.#explainFrom);
   }
@@ -175,18 +199,18 @@ export class Telemetry implements RequestObserver {
   }
 
   inFlight(backend: Backend, delta: 1 | -1): void {
-    this.#stats.get(backend)!.inFlight += delta;
+    this.#statsOf(backend).inFlight += delta;
   }
 
   attemptFailed({ backend, error, retried }: FailedAttempt): void {
-    const stats = this.#stats.get(backend)!;
+    const stats = this.#statsOf(backend);
     stats.errors[ERROR_CLASSES[error.kind]]++;
     if (retried) stats.retries++;
   }
 
   requestEnded(ctx: RequestContext): void {
     const backend = ctx.backend;
-    const stats = backend === undefined ? this.#none : this.#stats.get(backend)!;
+    const stats = backend === undefined ? this.#none : this.#statsOf(backend);
     const durationMs = performance.now() - ctx.startedAt;
     // 0: the handler threw, and Deno.serve's onError answered 500.
     const status = ctx.status || 500;
@@ -321,6 +345,19 @@ export class Telemetry implements RequestObserver {
     }
   }
 
+  /**
+   * The stats of `backend`, created on first use for a backend of the set in
+   * force; a removed backend already forgotten gets stats that are not kept.
+   */
+  #statsOf(backend: Backend): BackendStats {
+    let stats = this.#stats.get(backend);
+    if (stats === undefined) {
+      stats = new BackendStats(backend.url.origin);
+      if (this.#balancer.backends.includes(backend)) this.#stats.set(backend, stats);
+    }
+    return stats;
+  }
+
   /** `GET /status`. */
   status(): Status {
     const now = Date.now();
@@ -336,13 +373,13 @@ export class Telemetry implements RequestObserver {
         },
       },
       backends: this.#balancer.backends.map((backend) => {
-        const stats = this.#stats.get(backend)!;
+        const stats = this.#statsOf(backend);
         return {
           id: backend.id,
           url: backend.url.origin,
           state: backendState(backend),
           weight: backend.weight,
-          effective_weight: backend.weight,
+          effective_weight: roundMs(backend.weight * rampFactor(backend, performance.now())),
           in_flight: stats.inFlight,
           latency_ms: stats.window.percentiles(now, STATUS_WINDOW_MS),
           last_check: this.#health.lastCheck(backend) ?? null,
@@ -359,12 +396,13 @@ export class Telemetry implements RequestObserver {
       backends: this.#balancer.backends.map((backend) => ({
         id: backend.id,
         url: backend.url.origin,
-        points: this.#stats.get(backend)!.window.history(now),
+        points: this.#statsOf(backend).window.history(now),
       })),
     };
   }
 }
 
+/** Three decimals: milliseconds to the microsecond, weights to a thousandth. */
 function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }

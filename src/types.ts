@@ -17,18 +17,25 @@ export interface Backend {
   readonly id: string;
   /** The configured URL, e.g. `http://127.0.0.1:9001`. */
   readonly url: URL;
-  /** Relative share of traffic for weighted strategies, an integer >= 1. */
-  readonly weight: number;
-  readonly transport: TransportName;
+  /** Relative share of traffic for weighted strategies, an integer >= 1; a reload may change it. */
+  weight: number;
+  /** A reload may change it. */
+  transport: TransportName;
+  /** Milliseconds over which the backend ramps from 10% to full weight on joining; 0 = off. */
+  slowStart: number;
   /** Whether the backend passes its health checks; health checking flips it. */
   healthy: boolean;
   /** Taken out of rotation by an operator: no new requests, in-flight ones finish. */
   draining: boolean;
+  /** `performance.now()` until which outlier ejection keeps it out of rotation; 0 when never ejected. */
+  ejectedUntil: number;
+  /** `performance.now()` when it last joined rotation (added, up again, back from ejection). */
+  joinedAt: number;
 }
 
 /**
  * Where a backend stands: `up` takes requests; `down` failed its health
- * checks; `ejected` is reserved for outlier ejection (not implemented yet);
+ * checks; `ejected` is out for a while after failing in real traffic;
  * `draining` was taken out of rotation through the admin API.
  */
 export type BackendState = "up" | "down" | "ejected" | "draining";
@@ -43,11 +50,14 @@ export interface Selection {
 /**
  * A selection algorithm. `candidates` holds only the backends in rotation and
  * is never empty; the strategy keeps whatever state it needs between calls.
+ * `ramps`, when given, holds each candidate's slow-start factor (0.1 to 1, by
+ * index) and the strategy scales its choice by it; it is absent when every
+ * candidate is at full weight.
  */
 export interface Strategy {
-  select(candidates: readonly Backend[], request: Request): Selection;
+  select(candidates: readonly Backend[], request: Request, ramps?: readonly number[]): Selection;
   /** What `select` would return now, leaving the strategy's state as it is. */
-  preview(candidates: readonly Backend[], request: Request): Selection;
+  preview(candidates: readonly Backend[], request: Request, ramps?: readonly number[]): Selection;
 }
 
 /** Options a strategy is created with. */

@@ -199,7 +199,7 @@ Deno.test("admin: upstream errors are counted by kind", async () => {
   await using lb = startTestBalancer(
     backendsYaml([invalid.url, reset.url, silent.url]) +
       "health_check: { interval: 1h, unhealthy_threshold: 100 }\n" +
-      "timeouts: { response: 200ms }\n" + adminYaml(),
+      "retries: { attempts: 1 }\ntimeouts: { response: 200ms }\n" + adminYaml(),
   );
   const statuses: number[] = [];
   for (let i = 0; i < 3; i++) {

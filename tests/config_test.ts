@@ -12,6 +12,7 @@ import {
   loadConfig,
   parseConfig,
   parseDuration,
+  parseSize,
   summarizeConfig,
 } from "../src/config.ts";
 
@@ -43,16 +44,32 @@ Deno.test("defaults fill every optional section and key", () => {
     listen: { host: "0.0.0.0", port: 8080 },
     strategy: "round_robin",
     transport: "http1",
-    backends: [{ url: "http://127.0.0.1:9001", weight: 1, transport: "http1" }],
+    backends: [{ url: "http://127.0.0.1:9001", weight: 1, transport: "http1", slow_start: 0 }],
     health_check: {
       path: "/",
       interval: 5000,
       timeout: 2000,
       healthy_threshold: 2,
       unhealthy_threshold: 3,
+      passive: {
+        consecutive_failures: 5,
+        ejection_time: 10_000,
+        max_ejection_time: 300_000,
+        max_ejection_percent: 50,
+      },
     },
     sticky: { cookie: "lb_backend" },
-    timeouts: { connect: 2000, response: 30_000, drain: 10_000 },
+    slow_start: 0,
+    retries: { attempts: 2, budget: 20, min: 10, max_body: 65_536 },
+    limits: { max_body: 104_857_600, max_in_flight: 0, queue: 100 },
+    timeouts: {
+      connect: 2000,
+      response: 30_000,
+      drain: 10_000,
+      queue: 1000,
+      idle: 60_000,
+      pool_idle: 4000,
+    },
     admin: { listen: null, token: null, explain_from: ["127.0.0.0/8", "::1/128"] },
     logging: { access: "json" },
   };
@@ -71,9 +88,15 @@ Deno.test("keys missing inside a section get their defaults; an empty section is
     timeout: 2000,
     healthy_threshold: 2,
     unhealthy_threshold: 3,
+    passive: {
+      consecutive_failures: 5,
+      ejection_time: 10_000,
+      max_ejection_time: 300_000,
+      max_ejection_percent: 50,
+    },
   });
   assert.deepEqual(config.sticky, { cookie: "lb_backend" });
-  assert.deepEqual(config.timeouts, { connect: 2000, response: 30_000, drain: 10_000 });
+  assert.equal(config.timeouts.drain, 10_000);
 });
 
 Deno.test("a full config is kept as written", () => {
@@ -91,12 +114,30 @@ health_check:
   timeout: 500ms
   healthy_threshold: 1
   unhealthy_threshold: 10
+  passive:
+    consecutive_failures: 3
+    ejection_time: 2s
+    max_ejection_time: 1m
+    max_ejection_percent: 100
 sticky:
   cookie: __Host-lb
+slow_start: 30s
+retries:
+  attempts: 3
+  budget: 12.5
+  min: 0
+  max_body: 1MiB
+limits:
+  max_body: 2 GiB
+  max_in_flight: 100
+  queue: 0
 timeouts:
   connect: 1s
   response: 1m
   drain: 0.5s
+  queue: 250ms
+  idle: 5s
+  pool_idle: 1s
 admin:
   listen: { host: "::1", port: 9191 }
   token: s3cret-token-0123456789
@@ -110,16 +151,37 @@ logging:
     listen: { host: "127.0.0.1", port: 0 },
     strategy: "weighted_round_robin",
     transport: "fetch",
-    backends: [{ url: "https://example.com:8443", weight: 5, transport: "http1" }],
+    backends: [{
+      url: "https://example.com:8443",
+      weight: 5,
+      transport: "http1",
+      slow_start: 30_000,
+    }],
     health_check: {
       path: "/health?full=1",
       interval: 1000,
       timeout: 500,
       healthy_threshold: 1,
       unhealthy_threshold: 10,
+      passive: {
+        consecutive_failures: 3,
+        ejection_time: 2000,
+        max_ejection_time: 60_000,
+        max_ejection_percent: 100,
+      },
     },
     sticky: { cookie: "__Host-lb" },
-    timeouts: { connect: 1000, response: 60_000, drain: 500 },
+    slow_start: 30_000,
+    retries: { attempts: 3, budget: 12.5, min: 0, max_body: 1_048_576 },
+    limits: { max_body: 2_147_483_648, max_in_flight: 100, queue: 0 },
+    timeouts: {
+      connect: 1000,
+      response: 60_000,
+      drain: 500,
+      queue: 250,
+      idle: 5000,
+      pool_idle: 1000,
+    },
     admin: {
       listen: { host: "::1", port: 9191 },
       token: "s3cret-token-0123456789",
@@ -190,12 +252,15 @@ timeouts: { connect: 5s, response: 1m, drain: 24h }
   );
   assert.equal(config.health_check.interval, 250);
   assert.equal(config.health_check.timeout, 1500);
-  assert.deepEqual(config.timeouts, { connect: 5000, response: 60_000, drain: 86_400_000 });
+  assert.deepEqual(
+    [config.timeouts.connect, config.timeouts.response, config.timeouts.drain],
+    [5000, 60_000, 86_400_000],
+  );
 });
 
 Deno.test("unknown top-level key", () => {
   assert.deepEqual(problems(`strategi: random\n${BACKEND}`), [
-    "config.yaml:1 strategi: unknown key (expected one of listen, strategy, transport, backends, health_check, sticky, timeouts, admin, logging)",
+    "config.yaml:1 strategi: unknown key (expected one of listen, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging)",
   ]);
 });
 
@@ -204,10 +269,10 @@ Deno.test("unknown nested key points at the key", () => {
     "config.yaml:2 listen.prot: unknown key (expected one of host, port)",
   ]);
   assert.deepEqual(problems(`${BACKEND}    wieght: 2\n`), [
-    "config.yaml:3 backends.0.wieght: unknown key (expected one of url, weight, transport)",
+    "config.yaml:3 backends.0.wieght: unknown key (expected one of url, weight, transport, slow_start)",
   ]);
   assert.deepEqual(problems(`${BACKEND}timeouts: { connect: 1s, respone: 2s }\n`), [
-    "config.yaml:3 timeouts.respone: unknown key (expected one of connect, response, drain)",
+    "config.yaml:3 timeouts.respone: unknown key (expected one of connect, response, drain, queue, idle, pool_idle)",
   ]);
 });
 
@@ -234,7 +299,7 @@ Deno.test("wrong type", () => {
     'config.yaml:1 backends: expected a list of backends, got "http://127.0.0.1:9001"',
   ]);
   assert.deepEqual(problems("backends:\n  - http://127.0.0.1:9001\n"), [
-    'config.yaml:2 backends.0: expected a mapping with keys url, weight, transport, got "http://127.0.0.1:9001"',
+    'config.yaml:2 backends.0: expected a mapping with keys url, weight, transport, slow_start, got "http://127.0.0.1:9001"',
   ]);
   assert.deepEqual(problems(`${BACKEND}health_check:\n  healthy_threshold: [2]\n`), [
     "config.yaml:4 health_check.healthy_threshold: expected an integer >= 1, got [2]",
@@ -432,7 +497,7 @@ Deno.test("empty file", () => {
 
 Deno.test("a document that is not a mapping", () => {
   assert.deepEqual(problems("- url: http://127.0.0.1:9001\n"), [
-    'config.yaml:1: expected a mapping with keys listen, strategy, transport, backends, health_check, sticky, timeouts, admin, logging, got [{"url":"http://127.0.0.1:9001"}]',
+    'config.yaml:1: expected a mapping with keys listen, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, got [{"url":"http://127.0.0.1:9001"}]',
   ]);
 });
 
@@ -550,4 +615,50 @@ Deno.test("logging: access is json by default, common or off when asked, nothing
   assert.deepEqual(problems(`${BACKEND}logging:\n  access: combined\n`), [
     'config.yaml:4 logging.access: expected one of json | common | off, got "combined"',
   ]);
+});
+
+Deno.test("parseSize reads B, KiB, MiB, GiB and plain bytes", () => {
+  assert.equal(parseSize("512B"), 512);
+  assert.equal(parseSize("64KiB"), 65_536);
+  assert.equal(parseSize("100MiB"), 104_857_600);
+  assert.equal(parseSize("1.5GiB"), 1_610_612_736);
+  assert.equal(parseSize(1000), 1000);
+  for (const bad of ["64KB", "64kib", "64", "-1B", "", "1 2B"]) {
+    assert.equal(parseSize(bad), undefined, bad);
+  }
+});
+
+Deno.test("slow start: 0s is off, a backend's own value wins over the top-level one", () => {
+  const config = parseConfig(
+    "slow_start: 20s\nbackends:\n  - url: http://127.0.0.1:9001\n" +
+      "  - url: http://127.0.0.1:9002\n    slow_start: 0s\n",
+    "config.yaml",
+  );
+  assert.deepEqual(config.backends.map((backend) => backend.slow_start), [20_000, 0]);
+});
+
+Deno.test("sizes, percents, attempts and limits are checked like every other key", () => {
+  assert.deepEqual(
+    problems(
+      `${BACKEND}retries:\n  attempts: 0\n  budget: 101\n  min: -1\n  max_body: 64KB\n` +
+        "limits:\n  max_body: -5\n  max_in_flight: 1.5\n  queue: many\n" +
+        "health_check:\n  passive: { consecutive_failures: 0, max_ejection_percent: -1 }\n" +
+        "timeouts: { queue: 0s, idle: 0, pool_idle: 25h }\nslow_start: -1s\n",
+    ),
+    [
+      "config.yaml:4 retries.attempts: expected an integer >= 1, got 0",
+      "config.yaml:5 retries.budget: expected a percent from 0 to 100, got 101",
+      "config.yaml:6 retries.min: expected an integer >= 0, got -1",
+      'config.yaml:7 retries.max_body: expected a size like "64KiB", "100MiB" (B, KiB, MiB, GiB) or a number of bytes, got "64KB"',
+      "config.yaml:9 limits.max_body: expected a size from 0 to 1TiB, got -5",
+      "config.yaml:10 limits.max_in_flight: expected an integer >= 0, got 1.5",
+      'config.yaml:11 limits.queue: expected an integer >= 0, got "many"',
+      "config.yaml:13 health_check.passive.consecutive_failures: expected an integer >= 1, got 0",
+      "config.yaml:13 health_check.passive.max_ejection_percent: expected a percent from 0 to 100, got -1",
+      'config.yaml:14 timeouts.queue: expected a duration from 1ms to 24h, got "0s"',
+      "config.yaml:14 timeouts.idle: expected a duration from 1ms to 24h, got 0",
+      'config.yaml:14 timeouts.pool_idle: expected a duration from 1ms to 24h, got "25h"',
+      'config.yaml:15 slow_start: expected a duration like "250ms", "5s", "1m" or a number of milliseconds, got "-1s"',
+    ],
+  );
 });

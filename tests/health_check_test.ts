@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { HealthChecker } from "../src/health_check.ts";
+import { backendState } from "../src/load_balancer.ts";
 import type { Backend } from "../src/types.ts";
 import {
   backendsYaml,
@@ -18,6 +19,12 @@ const options = {
   timeout: 500,
   healthy_threshold: 2,
   unhealthy_threshold: 3,
+  passive: {
+    consecutive_failures: 3,
+    ejection_time: 1000,
+    max_ejection_time: 4000,
+    max_ejection_percent: 50,
+  },
 };
 
 function backendAt(url: string): Backend {
@@ -26,8 +33,11 @@ function backendAt(url: string): Backend {
     url: new URL(url),
     weight: 1,
     transport: "http1",
+    slowStart: 0,
     healthy: true,
     draining: false,
+    ejectedUntil: 0,
+    joinedAt: 0,
   };
 }
 
@@ -138,4 +148,84 @@ Deno.test("health: a stopped backend leaves rotation without failed requests and
   seen.clear();
   for (let i = 0; i < 4; i++) seen.add(await get());
   assert.ok(seen.has(String(port)), "the restarted backend is back in rotation");
+});
+
+Deno.test("health: alternating probe results never flip a backend either way", async () => {
+  let status = 500;
+  await using server = startBackend(() => new Response(null, { status }));
+  const backend = backendAt(server.url);
+  const lines: string[] = [];
+  const health = new HealthChecker([backend], options, (line) => lines.push(line));
+  try {
+    for (let round = 0; round < 8; round++) {
+      await health.probeAll();
+      status = status === 500 ? 200 : 500;
+    }
+    assert.equal(backend.healthy, true, "never 3 failures in a row");
+    for (let round = 0; round < 3; round++) await health.probeAll(); // 500, 200, 500
+    status = 500;
+    await health.probeAll();
+    await health.probeAll();
+    assert.equal(backend.healthy, false, "3 failures in a row");
+    for (let round = 0; round < 8; round++) {
+      status = status === 500 ? 200 : 500;
+      await health.probeAll();
+    }
+    assert.equal(backend.healthy, false, "never 2 successes in a row");
+    assert.equal(lines.length, 1, lines.join("\n"));
+  } finally {
+    await health.stop();
+  }
+});
+
+Deno.test("health: failures in a row from traffic eject, each repeat twice as long up to the maximum", () => {
+  const backends = [0, 1, 2, 3].map((i) => backendAt(`http://127.0.0.1:${9001 + i}`));
+  const lines: string[] = [];
+  const health = new HealthChecker(backends, options, (line) => lines.push(line));
+  const [backend] = backends;
+  const fail = (count: number) => {
+    for (let i = 0; i < count; i++) health.reportOutcome(backend, true, "status 500");
+  };
+  fail(2);
+  health.reportOutcome(backend, false, "status 200");
+  fail(2);
+  assert.equal(backend.ejectedUntil, 0, "a success in between breaks the streak");
+  const ejections: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    fail(3);
+    const left = backend.ejectedUntil - performance.now();
+    ejections.push(Math.round(left / 1000) * 1000);
+    assert.equal(backendState(backend), "ejected");
+    fail(10); // failures while ejected (requests still in flight) count for nothing
+    backend.ejectedUntil = performance.now() - 1; // the ejection time is over
+    assert.equal(backendState(backend), "up");
+  }
+  assert.deepEqual(ejections, [1000, 2000, 4000, 4000]);
+  assert.equal(
+    lines[0],
+    "backend http://127.0.0.1:9001 ejected for 1000 ms: 3 failures in a row, the last: status 500",
+  );
+  assert.equal(backend.healthy, true, "ejection leaves the health checks' verdict alone");
+});
+
+Deno.test("health: ejection stops at max_ejection_percent, but one of two may always go", () => {
+  const check = (count: number, percent: number, expected: number) => {
+    const backends = Array.from(
+      { length: count },
+      (_, i) => backendAt(`http://127.0.0.1:${9001 + i}`),
+    );
+    const passive = { ...options.passive, max_ejection_percent: percent };
+    const health = new HealthChecker(backends, { ...options, passive }, () => {});
+    for (const backend of backends) {
+      for (let i = 0; i < 3; i++) health.reportOutcome(backend, true, "status 500");
+    }
+    const ejected = backends.filter((backend) => backendState(backend) === "ejected").length;
+    assert.equal(ejected, expected, `${count} backends at ${percent}%`);
+  };
+  check(1, 50, 0);
+  check(1, 100, 1);
+  check(2, 10, 1);
+  check(4, 50, 2);
+  check(5, 50, 2);
+  check(10, 0, 1);
 });

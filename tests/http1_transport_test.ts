@@ -206,8 +206,11 @@ function backendAt(port: number): Backend {
     url: new URL(`http://127.0.0.1:${port}`),
     weight: 1,
     transport: "http1",
+    slowStart: 0,
     healthy: true,
     draining: false,
+    ejectedUntil: 0,
+    joinedAt: 0,
   };
 }
 

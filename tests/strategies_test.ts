@@ -124,13 +124,72 @@ Deno.test("sticky: ids are opaque and survive a reordering of the config", () =>
 });
 
 for (const name of Object.keys(strategies) as StrategyName[]) {
-  Deno.test(`${name}: no healthy backend selects nothing; exclude skips the failed one`, () => {
-    const lb = balancer(name, [1, 1]);
-    const excluded = lb.backends[0];
+  Deno.test(`${name}: no healthy backend selects nothing; exclude skips the failed ones`, () => {
+    const lb = balancer(name, [1, 1, 1]);
+    const excluded = new Set([lb.backends[0], lb.backends[2]]);
     for (let i = 0; i < 10; i++) {
-      assert.notEqual(lb.selectBackend(request, excluded)!.backend, excluded);
+      assert.equal(lb.selectBackend(request, excluded)!.backend, lb.backends[1]);
     }
+    assert.equal(lb.selectBackend(request, new Set(lb.backends)), undefined);
     for (const backend of lb.backends) backend.healthy = false;
     assert.equal(lb.selectBackend(request), undefined);
   });
 }
+
+for (const name of Object.keys(strategies) as StrategyName[]) {
+  Deno.test(`${name}: slow start ramps a joining backend from 10% to its full weight`, () => {
+    const lb = balancer(name, [1, 1]);
+    const ramping = lb.backends[1];
+    ramping.slowStart = 60_000;
+    const share = (picks: number) =>
+      Array.from({ length: picks }, () => lb.selectBackend(request)!.backend)
+        .filter((backend) => backend === ramping).length / picks;
+    ramping.joinedAt = performance.now();
+    // 0.1 against 1: a share of 1/11; random draws get 5 standard deviations of slack.
+    const slack = name === "random" ? 0.05 : 0.01;
+    assert.ok(Math.abs(share(2200) - 1 / 11) < slack, `just joined: ${share(2200)}`);
+    ramping.joinedAt = performance.now() - 30_000; // halfway: 0.55 against 1
+    assert.ok(Math.abs(share(2200) - 0.55 / 1.55) < slack * 2, `halfway: ${share(2200)}`);
+    ramping.joinedAt = performance.now() - 60_000;
+    assert.ok(Math.abs(share(2200) - 0.5) < slack * 2, "full weight once the slow start is over");
+  });
+}
+
+Deno.test("apply: kept backends keep their object, added ones ramp up, removed ones are returned", () => {
+  const lb = new LoadBalancer({
+    strategy: "weighted_round_robin",
+    backends: [
+      { url: "http://127.0.0.1:9001", weight: 1, transport: "http1" },
+      { url: "http://127.0.0.1:9002", weight: 1, transport: "http1" },
+    ],
+    sticky: { cookie: "lb_backend" },
+  });
+  const [kept, removed] = lb.backends;
+  kept.healthy = false;
+  const gone = lb.apply({
+    strategy: "weighted_round_robin",
+    backends: [
+      { url: "http://127.0.0.1:9003/", weight: 2, transport: "fetch", slow_start: 10_000 },
+      { url: "http://127.0.0.1:9001", weight: 5, transport: "fetch" },
+    ],
+    sticky: { cookie: "lb_backend" },
+  });
+  assert.deepEqual(gone, [removed]);
+  assert.equal(lb.backends[1], kept, "the same object, health state included");
+  assert.deepEqual([kept.weight, kept.transport, kept.healthy], [5, "fetch", false]);
+  const added = lb.backends[0];
+  assert.equal(added.url.origin, "http://127.0.0.1:9003");
+  assert.ok(performance.now() - added.joinedAt < 1000, "an added backend starts its slow start");
+  assert.equal(lb.selectBackend(request)!.backend, added, "the only one in rotation");
+});
+
+Deno.test("apply: round robin's rotation carries on across a reload that keeps the strategy", () => {
+  const lb = balancer("round_robin", [1, 1, 1]);
+  assert.deepEqual(pickPorts(lb, 2), ["9001", "9002"]);
+  lb.apply({
+    strategy: "round_robin",
+    backends: lb.backends.map((b) => ({ url: b.url.origin, weight: 3, transport: "http1" })),
+    sticky: { cookie: "lb_backend" },
+  });
+  assert.deepEqual(pickPorts(lb, 2), ["9003", "9001"]);
+});

@@ -4,10 +4,13 @@
  * @module
  */
 
-import type { Strategy, StrategyFactory } from "../types.ts";
+import type { Backend, Strategy, StrategyFactory } from "../types.ts";
 
 /**
- * Rotates over the healthy backends: 3 backends and 9 requests give 3/3/3.
+ * Rotates over the healthy backends: 3 backends and 9 requests give 3/3/3. A
+ * backend in slow start (ramp factor f < 1) takes its turn only when its
+ * credit, f more at each turn it is offered, reaches 1: it gets a share f of
+ * a full backend's turns.
  *
  * @example
  * ```ts
@@ -17,14 +20,33 @@ import type { Strategy, StrategyFactory } from "../types.ts";
  */
 export const roundRobin: StrategyFactory = (): Strategy => {
   let next = 0;
+  const credits = new WeakMap<Backend, number>();
+  /** The pick; `commit` moves the rotation and stores credits, a preview leaves them. */
+  const pick = (
+    candidates: readonly Backend[],
+    ramps: readonly number[] | undefined,
+    commit: boolean,
+  ) => {
+    const count = candidates.length;
+    let index = next % count;
+    if (ramps !== undefined) {
+      for (let tried = 0; tried < count; tried++, index = (index + 1) % count) {
+        const ramp = ramps[index];
+        if (ramp >= 1) break;
+        const backend = candidates[index];
+        const credit = (credits.get(backend) ?? 0) + ramp;
+        if (credit >= 1) {
+          if (commit) credits.set(backend, credit - 1);
+          break;
+        }
+        if (commit) credits.set(backend, credit);
+      }
+    }
+    if (commit) next = index + 1;
+    return { backend: candidates[index] };
+  };
   return {
-    select(candidates) {
-      const index = next % candidates.length;
-      next = index + 1;
-      return { backend: candidates[index] };
-    },
-    preview(candidates) {
-      return { backend: candidates[next % candidates.length] };
-    },
+    select: (candidates, _request, ramps) => pick(candidates, ramps, true),
+    preview: (candidates, _request, ramps) => pick(candidates, ramps, false),
   };
 };

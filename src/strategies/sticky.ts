@@ -21,11 +21,11 @@ import { roundRobin } from "./round_robin.ts";
  */
 export const sticky: StrategyFactory = ({ cookie }): Strategy => {
   const fallback = roundRobin({ cookie });
-  const choose = (pick: Strategy["select"]): Strategy["select"] => (candidates, request) => {
+  const choose = (pick: Strategy["select"]): Strategy["select"] => (candidates, request, ramps) => {
     const id = readCookie(request.headers.get("cookie"), cookie);
     const pinned = id === undefined ? undefined : findById(candidates, id);
     if (pinned) return { backend: pinned };
-    const { backend } = pick(candidates, request);
+    const { backend } = pick(candidates, request, ramps);
     return { backend, setCookie: `${cookie}=${backend.id}; Path=/; HttpOnly; SameSite=Lax` };
   };
   return { select: choose(fallback.select), preview: choose(fallback.preview) };

@@ -9,7 +9,8 @@ import type { Backend, Strategy, StrategyFactory } from "../types.ts";
 
 /**
  * Each pick adds every candidate's weight to its running score, takes the
- * highest score, and lowers the winner's score by the sum of the weights.
+ * highest score, and lowers the winner's score by the sum of the weights. A
+ * backend in slow start counts with its weight times its ramp factor.
  *
  * @example
  * ```ts
@@ -20,14 +21,20 @@ import type { Backend, Strategy, StrategyFactory } from "../types.ts";
 export const weightedRoundRobin: StrategyFactory = (): Strategy => {
   const scores = new WeakMap<Backend, number>();
   /** The pick; `commit` stores the new scores, a preview leaves them. */
-  const pick = (candidates: readonly Backend[], commit: boolean) => {
+  const pick = (
+    candidates: readonly Backend[],
+    ramps: readonly number[] | undefined,
+    commit: boolean,
+  ) => {
     let best = candidates[0];
     let bestScore = -Infinity;
     let total = 0;
-    for (const backend of candidates) {
-      const score = (scores.get(backend) ?? 0) + backend.weight;
+    for (let i = 0; i < candidates.length; i++) {
+      const backend = candidates[i];
+      const weight = ramps === undefined ? backend.weight : backend.weight * ramps[i];
+      const score = (scores.get(backend) ?? 0) + weight;
       if (commit) scores.set(backend, score);
-      total += backend.weight;
+      total += weight;
       if (score > bestScore) {
         best = backend;
         bestScore = score;
@@ -37,7 +44,7 @@ export const weightedRoundRobin: StrategyFactory = (): Strategy => {
     return { backend: best };
   };
   return {
-    select: (candidates) => pick(candidates, true),
-    preview: (candidates) => pick(candidates, false),
+    select: (candidates, _request, ramps) => pick(candidates, ramps, true),
+    preview: (candidates, _request, ramps) => pick(candidates, ramps, false),
   };
 };

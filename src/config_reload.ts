@@ -1,0 +1,208 @@
+/**
+ * Hot reload: a new config, validated whole by `loadConfig`, put in force as
+ * one swap while requests keep flowing. Backends present before and after
+ * keep their objects (health, ejection, pools, counters); removed ones finish
+ * their in-flight requests up to `timeouts.drain` before they are forgotten.
+ * A changed listen address needs a restart and is only logged.
+ *
+ * @module
+ */
+
+import {
+  type Config,
+  ConfigError,
+  formatAddress,
+  type ListenConfig,
+  loadConfig,
+} from "./config.ts";
+import { type ConfigWatch, watchConfigFile } from "./config_watcher.ts";
+import { FetchTransport } from "./internal/fetch_transport.ts";
+import { Http1Transport } from "./internal/http1_transport.ts";
+import type { Proxy } from "./proxy.ts";
+import type { Backend, Transport, TransportName } from "./types.ts";
+
+/** How often a drain looks whether the removed backends finished. */
+const DRAIN_POLL_MS = 50;
+
+/**
+ * One transport of each kind, built with `config`'s timeouts.
+ *
+ * @example
+ * ```ts
+ * const transports = createTransports(config);
+ * transports.http1.close();
+ * ```
+ */
+export function createTransports(config: Config): Record<TransportName, Transport> {
+  const timeouts = {
+    connectTimeoutMs: config.timeouts.connect,
+    responseTimeoutMs: config.timeouts.response,
+  };
+  return { http1: new Http1Transport(timeouts), fetch: new FetchTransport(timeouts) };
+}
+
+/** Whether two configs ask the transports for the same timeouts. */
+function sameTransportTimeouts(a: Config, b: Config): boolean {
+  return a.timeouts.connect === b.timeouts.connect && a.timeouts.response === b.timeouts.response;
+}
+
+/**
+ * Applies new configs to a running balancer and watches its config file.
+ *
+ * @example
+ * ```ts
+ * await using reloader = new ConfigReloader(proxy, adminOptions, console.error);
+ * reloader.watch("config.yaml");
+ * ```
+ */
+export class ConfigReloader implements AsyncDisposable {
+  readonly #proxy: Proxy;
+  readonly #admin: { token: string | null };
+  readonly #log: (line: string) => void;
+  readonly #drains = new Set<{ finish(): void }>();
+  #watch: ConfigWatch | undefined;
+  /** The reload in progress; a change meanwhile runs once more after it. */
+  #reloading: Promise<void> | undefined;
+  #again = false;
+
+  constructor(
+    proxy: Proxy,
+    /** The admin API's options, whose token a reload replaces. */
+    admin: { token: string | null },
+    log: (line: string) => void,
+  ) {
+    this.#proxy = proxy;
+    this.#admin = admin;
+    this.#log = log;
+  }
+
+  /**
+   * Reloads from `path` whenever it changes or SIGHUP arrives. `adjust`
+   * edits each new config before it is applied (the `--port` override).
+   */
+  watch(path: string, adjust: (config: Config) => void = () => {}): void {
+    this.#watch ??= watchConfigFile(path, () => void this.reload(path, adjust));
+  }
+
+  /**
+   * Loads `path` and applies it; an invalid config is logged with the same
+   * text as at startup and changes nothing. Resolves once it is in force.
+   */
+  reload(path: string, adjust: (config: Config) => void = () => {}): Promise<void> {
+    if (this.#reloading !== undefined) {
+      this.#again = true;
+      return this.#reloading;
+    }
+    const run = async (): Promise<void> => {
+      let config: Config;
+      try {
+        config = await loadConfig(path);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        this.#proxy.telemetry.configReloads.failure++;
+        this.#log(error.message);
+        this.#log("config reload failed: still running on the previous config");
+        return;
+      }
+      adjust(config);
+      this.apply(config);
+    };
+    this.#reloading = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await run();
+        } while (this.#again);
+      } finally {
+        this.#reloading = undefined;
+      }
+    })();
+    return this.#reloading;
+  }
+
+  /** Puts a valid `next` config in force as one swap. */
+  apply(next: Config): void {
+    const proxy = this.#proxy;
+    const previous = proxy.config;
+    next.listen = this.#keepListen("listen", previous.listen, next.listen)!;
+    next.admin.listen = this.#keepListen("admin.listen", previous.admin.listen, next.admin.listen);
+    const oldTransports = proxy.transports;
+    if (!sameTransportTimeouts(previous, next)) proxy.transports = createTransports(next);
+    const removed = proxy.balancer.apply(next);
+    proxy.health.configure(proxy.balancer.backends, next.health_check);
+    proxy.limiter.options = {
+      maxInFlight: next.limits.max_in_flight,
+      queue: next.limits.queue,
+      queueTimeoutMs: next.timeouts.queue,
+    };
+    proxy.retryBudget.options = next.retries;
+    proxy.telemetry.configure(next, proxy.transports);
+    this.#admin.token = next.admin.token;
+    proxy.config = next;
+    proxy.telemetry.configReloads.success++;
+    this.#log(
+      `config reloaded: strategy ${next.strategy}, backends ${
+        proxy.balancer.backends.map((backend) => backend.url.origin).join(" ")
+      }${removed.length > 0 ? `; draining ${removed.map((b) => b.url.origin).join(" ")}` : ""}`,
+    );
+    const replaced = oldTransports === proxy.transports ? [] : Object.values(oldTransports);
+    if (removed.length > 0 || replaced.length > 0) {
+      this.#drain(removed, replaced, next.timeouts.drain);
+    }
+  }
+
+  /** Resolves once every removed backend drained (or its deadline passed). */
+  async drained(): Promise<void> {
+    while (this.#drains.size > 0) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+  }
+
+  /** Stops watching and ends the drains at once. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#watch?.[Symbol.asyncDispose]();
+    await this.#reloading;
+    for (const drain of [...this.#drains]) drain.finish();
+  }
+
+  /** The listen address in force: a change needs a restart. */
+  #keepListen(
+    key: string,
+    current: ListenConfig | null,
+    wanted: ListenConfig | null,
+  ): ListenConfig | null {
+    const show = (address: ListenConfig | null) =>
+      address === null ? "off" : formatAddress(address);
+    if (show(current) !== show(wanted)) {
+      this.#log(`${key} changed from ${show(current)} to ${show(wanted)}: restart required`);
+    }
+    return current;
+  }
+
+  /**
+   * Waits until `removed` backends have no request in flight or `deadlineMs`
+   * passed, then forgets them and closes `transports` a reload replaced.
+   */
+  #drain(removed: Backend[], transports: Transport[], deadlineMs: number): void {
+    const telemetry = this.#proxy.telemetry;
+    const deadline = performance.now() + deadlineMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drain = {
+      finish: () => {
+        clearTimeout(timer);
+        this.#drains.delete(drain);
+        for (const backend of removed) telemetry.forget(backend);
+        for (const transport of transports) transport.close();
+      },
+    };
+    // Replaced transports cannot tell their requests in flight: they wait for the deadline.
+    const check = () => {
+      const busy = transports.length > 0 ||
+        removed.some((backend) => telemetry.inFlightOf(backend) > 0);
+      if (busy && performance.now() < deadline) timer = setTimeout(check, DRAIN_POLL_MS);
+      else drain.finish();
+    };
+    this.#drains.add(drain);
+    check();
+  }
+}
