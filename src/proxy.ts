@@ -4,6 +4,7 @@
  * @module
  */
 
+import { bodyTooLarge, refuseEarly } from "./admission.ts";
 import type { BackendLimiter } from "./backend_limiter.ts";
 import type { Config } from "./config.ts";
 import type { HealthChecker } from "./health_check.ts";
@@ -65,13 +66,13 @@ export async function handleRequest(
  * yet while the retry rules, `retries.attempts` and the retry budget allow.
  * A body larger than `limits.max_body` gets 413: at once when its length is
  * declared, else when it crosses the limit, which aborts the upstream request.
+ * CONNECT is refused (501).
  */
 async function forward(ctx: RequestContext, proxy: Proxy, selection: Selection): Promise<Response> {
   const { request } = ctx;
   const { limits, retries } = proxy.config;
-  if (Number(request.headers.get("content-length") ?? 0) > limits.max_body) {
-    return bodyTooLarge(limits.max_body);
-  }
+  const refused = refuseEarly(request, limits.max_body);
+  if (refused !== undefined) return refused;
   proxy.retryBudget.recordRequest();
   const body = new ReplayableBody(request.body, {
     maxBody: limits.max_body,
@@ -121,12 +122,6 @@ function nextAttempt(
   if (!mayRetry(ctx.request, error, replayable)) return undefined;
   const selection = proxy.balancer.selectBackend(ctx.request, tried);
   return selection !== undefined && proxy.retryBudget.tryRetry() ? selection : undefined;
-}
-
-function bodyTooLarge(limit: number): Response {
-  return errorResponse(413, `the request body is larger than ${limit} bytes`, {
-    connection: "close",
-  });
 }
 
 function toUpstreamRequest(ctx: RequestContext): UpstreamRequest {

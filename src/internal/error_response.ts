@@ -60,6 +60,7 @@ const STATUS_TEXT: Record<number, string> = {
   415: "Unsupported Media Type",
   499: "Client Closed Request",
   500: "Internal Server Error",
+  501: "Not Implemented",
   502: "Bad Gateway",
   503: "Service Unavailable",
   504: "Gateway Timeout",
