@@ -11,17 +11,18 @@ import type { UpstreamError } from "./types.ts";
 const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 
 /**
- * Whether sending `request` twice is safe: an idempotent method, or any
+ * Whether sending a request twice is safe: an idempotent method, or any
  * request carrying an `Idempotency-Key` header.
  *
  * @example
  * ```ts
- * isIdempotent(new Request("http://lb/", { method: "PUT" })); // true
- * isIdempotent(new Request("http://lb/", { method: "POST" })); // false
+ * isIdempotent("PUT", false); // true
+ * isIdempotent("POST", false); // false
+ * isIdempotent("POST", request.headers.has("idempotency-key")); // true with the header
  * ```
  */
-export function isIdempotent(request: Request): boolean {
-  return IDEMPOTENT_METHODS.has(request.method) || request.headers.has("idempotency-key");
+export function isIdempotent(method: string, hasIdempotencyKey: boolean): boolean {
+  return IDEMPOTENT_METHODS.has(method) || hasIdempotencyKey;
 }
 
 /**
@@ -37,5 +38,6 @@ export function isIdempotent(request: Request): boolean {
  */
 export function mayRetry(request: Request, error: UpstreamError, replayable: boolean): boolean {
   if (!replayable) return false;
-  return !error.requestSent || isIdempotent(request);
+  return !error.requestSent ||
+    isIdempotent(request.method, request.headers.has("idempotency-key"));
 }

@@ -828,8 +828,33 @@ Deno.test("the retry replays a request body that was not consumed yet", async ()
     },
   }, { highWaterMark: 0 });
   using ctx = context();
-  const response = await client.send(ctx, server.backend, request({ method: "POST", body: gated }));
+  const response = await client.send(ctx, server.backend, request({ method: "PUT", body: gated }));
   assert.equal(await bodyText(response.body), "1:payload");
+});
+
+Deno.test("as in Go's http.Transport, a written non-idempotent request is not replayed on a fresh connection", async () => {
+  await using server = new TestServer(async (conn) => {
+    for (let index = 0;; index++) {
+      if (await conn.readRequest() === null) return;
+      if (index === 1) return; // closes a reused connection without answering
+      await conn.write(ok(`conn ${conn.index}`));
+    }
+  });
+  using client = transport();
+  const send = async (init: Partial<UpstreamRequest>) => {
+    using ctx = context();
+    return await bodyText((await client.send(ctx, server.backend, request(init))).body);
+  };
+  assert.equal(await send({}), "conn 0");
+  await assert.rejects(send({ method: "POST" }), (error: UpstreamError) => {
+    assert.equal(error.message, "upstream closed a reused connection");
+    assert.equal(error.requestSent, true);
+    return true;
+  });
+  assert.equal(server.connections.length, 1, "the POST went out once");
+  assert.equal(await send({}), "conn 1");
+  const keyed = { method: "POST", headers: [["host", "backend"], ["idempotency-key", "k1"]] };
+  assert.equal(await send(keyed as Partial<UpstreamRequest>), "conn 2", "replayed with a key");
 });
 
 Deno.test("no retry once the request body was consumed", async () => {

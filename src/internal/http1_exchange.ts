@@ -8,6 +8,7 @@
  */
 
 import type { RequestContext } from "../request_context.ts";
+import { isIdempotent } from "../retry_policy.ts";
 import {
   UpstreamError,
   type UpstreamErrorKind,
@@ -54,6 +55,7 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
   readonly #buffer: Uint8Array;
   readonly #head: RequestHead;
   readonly #body: ReadableStream<Uint8Array> | null;
+  readonly #request: UpstreamRequest;
   readonly #headRequest: boolean;
   readonly #responseTimeouts: DeadlineQueue<Http1Exchange>;
 
@@ -104,6 +106,7 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
       this.#buffer,
     );
     this.#body = request.body;
+    this.#request = request;
     this.#requestDone = this.#head.framing === "none";
     this.#headRequest = request.method === "HEAD";
     this.#responseTimeouts = responseTimeouts;
@@ -172,14 +175,21 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
     this.#fail("response_timeout", `no response head within ${limit} ms`);
   }
 
+  /** Whether the request may be sent twice: an idempotent method or an Idempotency-Key. */
+  #idempotent(): boolean {
+    const { method, headers } = this.#request;
+    return isIdempotent(method, headers.some(([name]) => name === "idempotency-key"));
+  }
+
   async #exchangeHead(connection: PooledConnection): Promise<ResponseHead> {
     const head = await this.#attempt(connection, connection.takeIdleRead());
     if (head !== null) return head;
     // The pooled connection had gone stale: retry once on a fresh one when the
-    // request body is still untouched.
+    // request body is still untouched and, as Go's http.Transport does, when
+    // nothing was written or the request is idempotent.
     this.#lease.connection = null;
     await this.#stopWriter();
-    if (this.#bodyConsumed) {
+    if (this.#bodyConsumed || (this.#sent && !this.#idempotent())) {
       throw new UpstreamError("reset", "upstream closed a reused connection", this.#sent);
     }
     this.#sent = false;
