@@ -37,13 +37,16 @@ export function createTransports(config: Config): Record<TransportName, Transpor
   const timeouts = {
     connectTimeoutMs: config.timeouts.connect,
     responseTimeoutMs: config.timeouts.response,
+    idleTimeoutMs: config.timeouts.idle,
+    poolIdleTimeoutMs: config.timeouts.pool_idle,
   };
   return { http1: new Http1Transport(timeouts), fetch: new FetchTransport(timeouts) };
 }
 
 /** Whether two configs ask the transports for the same timeouts. */
 function sameTransportTimeouts(a: Config, b: Config): boolean {
-  return a.timeouts.connect === b.timeouts.connect && a.timeouts.response === b.timeouts.response;
+  const keys = ["connect", "response", "idle", "pool_idle"] as const;
+  return keys.every((key) => a.timeouts[key] === b.timeouts[key]);
 }
 
 /**
@@ -181,7 +184,8 @@ export class ConfigReloader implements AsyncDisposable {
 
   /**
    * Waits until `removed` backends have no request in flight or `deadlineMs`
-   * passed, then forgets them and closes `transports` a reload replaced.
+   * passed, then forgets them (their counters, their idle connections) and
+   * closes `transports` a reload replaced.
    */
   #drain(removed: Backend[], transports: Transport[], deadlineMs: number): void {
     const telemetry = this.#proxy.telemetry;
@@ -191,7 +195,10 @@ export class ConfigReloader implements AsyncDisposable {
       finish: () => {
         clearTimeout(timer);
         this.#drains.delete(drain);
-        for (const backend of removed) telemetry.forget(backend);
+        for (const backend of removed) {
+          telemetry.forget(backend);
+          for (const transport of Object.values(this.#proxy.transports)) transport.forget(backend);
+        }
         for (const transport of transports) transport.close();
       },
     };

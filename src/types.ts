@@ -132,6 +132,8 @@ export interface Transport {
   ): Promise<UpstreamResponse>;
   /** What the transport can tell of its connections to `backend`. */
   connectionStats(backend: Backend): ConnectionStats;
+  /** Closes the idle connections to `backend`, which a reload removed and which drained. */
+  forget(backend: Backend): void;
   /** Closes every pooled connection. */
   close(): void;
 }

@@ -168,6 +168,9 @@ Deno.test("reload: a removed backend finishes its in-flight request, then is for
     () => {},
   );
   try {
+    await (await fetch(`${baseUrl(lb)}/`)).body?.cancel(); // leaves a pooled connection
+    const [gone] = lb.proxy.balancer.backends;
+    assert.equal(lb.proxy.transports.http1.connectionStats(gone).idle, 1);
     const pending = fetch(`${baseUrl(lb)}/slow`);
     await arrived;
     await writeConfig(`${dir}/lb.yaml`, HEAD + backendsYaml([[other, 1]]));
@@ -178,6 +181,7 @@ Deno.test("reload: a removed backend finishes its in-flight request, then is for
     assert.equal(response.status, 200);
     assert.equal(await response.text(), "slow");
     await lb.reloader.drained();
+    assert.equal(lb.proxy.transports.http1.connectionStats(gone).idle, 0, "its pool closed");
     const metrics = await (await fetch(`${adminUrl(lb)}/metrics`)).text();
     assert.ok(!metrics.includes(slow.url), "the removed backend's series are gone");
   } finally {

@@ -10,6 +10,7 @@ import {
   baseUrl,
   rawRequest,
   startBackend,
+  startRawBackend,
   startTestBalancer,
   waitFor,
 } from "./helpers.ts";
@@ -144,4 +145,60 @@ Deno.test("limits: 200 clients sending their headers slowly do not keep others f
   } finally {
     for (const conn of slow) conn.close();
   }
+});
+
+for (const transport of ["http1", "fetch"]) {
+  Deno.test(`${transport}: an upstream body silent longer than timeouts.idle is cut and the client connection closed`, async () => {
+    const { promise: done, resolve: finish } = Promise.withResolvers<void>();
+    await using backend = startRawBackend(async (conn) => {
+      const request = new Uint8Array(4096);
+      const count = await conn.read(request);
+      const head = new TextDecoder().decode(request.subarray(0, count ?? 0));
+      if (head.startsWith("GET / ")) {
+        await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        return;
+      }
+      await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst part;"));
+      await done;
+    });
+    await using lb = startTestBalancer(
+      `transport: ${transport}\n${backendsYaml([backend.url])}timeouts: { idle: 100ms }\n`,
+    );
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: lb.addr.port });
+      await conn.write(encoder.encode("GET /stall HTTP/1.1\r\nHost: a\r\n\r\n"));
+      const started = performance.now();
+      // Read until the balancer closes the connection; bounded by the read loop's own count.
+      let text = "";
+      const buffer = new Uint8Array(4096);
+      for (let reads = 0; reads < 100; reads++) {
+        const count = await conn.read(buffer).catch(() => null);
+        if (count === null) break;
+        text += new TextDecoder().decode(buffer.subarray(0, count));
+      }
+      conn.close();
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nfirst part;$/);
+      assert.ok(performance.now() - started >= 100, "closed after the idle timeout");
+    } finally {
+      finish();
+    }
+  });
+}
+
+Deno.test("http1: pooled connections idle longer than timeouts.pool_idle are closed", async () => {
+  await using backend = startBackend(() => new Response("ok"));
+  await using lb = startTestBalancer(
+    backendsYaml([backend.url]) +
+      "health_check: { interval: 1h }\ntimeouts: { pool_idle: 150ms }\n",
+  );
+  const [target] = lb.proxy.balancer.backends;
+  const stats = () => lb.proxy.transports.http1.connectionStats(target);
+  for (let i = 0; i < 3; i++) assert.equal(await (await fetch(baseUrl(lb))).text(), "ok");
+  assert.equal(stats().idle, 1, "one connection, reused while it is fresh");
+  assert.equal(stats().reused, 2);
+  const idleSince = performance.now();
+  await waitFor(() => stats().idle === 0, "the idle connection to close", 2000);
+  assert.ok(performance.now() - idleSince >= 100, "not before pool_idle");
+  assert.equal(await (await fetch(baseUrl(lb))).text(), "ok");
+  assert.equal(stats().opened, 2, "a fresh connection after that");
 });

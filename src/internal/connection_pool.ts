@@ -32,6 +32,8 @@ export interface ConnectionPoolOptions {
   connectTimeoutMs: number;
   /** Idle connections kept per origin; more are closed on release. Default 64. */
   maxIdlePerOrigin?: number;
+  /** Idle connections older than this are closed. Default: kept until used or closed. */
+  idleTimeoutMs?: number;
   /** Replaces `Deno.connect`, for tests. */
   dial?: Dialer;
 }
@@ -73,6 +75,8 @@ class Origin {
  */
 export class PooledConnection {
   #state = LEASED;
+  /** `performance.now()` when the connection last went idle. */
+  idleSince = 0;
   #idleBuffer: Uint8Array | null = null;
   #idleRead: Promise<number> | null = null;
 
@@ -126,6 +130,7 @@ export class PooledConnection {
   /** Marks the connection idle and keeps a read pending on it. For the pool. */
   park(): void {
     this.#state = IDLE;
+    this.idleSince = performance.now();
     if (this.#idleRead !== null) return;
     this.#idleBuffer ??= new Uint8Array(IDLE_READ_SIZE);
     this.#idleRead = this.conn.read(this.#idleBuffer).then(this.#onIdleRead, this.#onIdleError);
@@ -201,11 +206,15 @@ export class ConnectionPool {
   readonly #dial: Dialer;
   readonly #byUrl = new WeakMap<URL, Origin>();
   readonly #byKey = new Map<string, Origin>();
+  readonly #idleTimeoutMs: number;
+  /** Closes connections idle too long; armed while any connection is idle. */
+  #sweep: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(options: ConnectionPoolOptions) {
     this.#connectTimeoutMs = options.connectTimeoutMs;
     this.#maxIdle = options.maxIdlePerOrigin ?? 64;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? Infinity;
     this.#dial = options.dial ?? Deno.connect;
   }
 
@@ -281,6 +290,16 @@ export class ConnectionPool {
     }
     idle.push(connection);
     connection.park();
+    if (this.#sweep === undefined && this.#idleTimeoutMs !== Infinity) {
+      this.#armSweep(this.#idleTimeoutMs);
+    }
+  }
+
+  /** Closes the idle connections to `url`'s origin, a backend the config no longer has. */
+  closeIdle(url: URL): void {
+    const origin = this.#origin(url);
+    for (const connection of origin.idle.splice(0)) connection.close();
+    if (origin.open === 0) this.#byKey.delete(origin.key);
   }
 
   /** Connection counts of `url`'s origin. */
@@ -293,10 +312,31 @@ export class ConnectionPool {
   /** Closes every idle connection; connections released later are closed too. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#sweep);
     for (const origin of this.#byKey.values()) {
       for (const connection of origin.idle.splice(0)) connection.close();
     }
   }
+
+  #armSweep(delayMs: number): void {
+    this.#sweep = setTimeout(this.#closeStale, delayMs);
+    Deno.unrefTimer(this.#sweep);
+  }
+
+  /** Closes connections idle longer than the idle timeout, least recently used first. */
+  #closeStale = (): void => {
+    this.#sweep = undefined;
+    const now = performance.now();
+    let oldest = Infinity;
+    for (const origin of this.#byKey.values()) {
+      const idle = origin.idle;
+      while (idle.length > 0 && now - idle[0].idleSince >= this.#idleTimeoutMs) {
+        idle.shift()!.close();
+      }
+      if (idle.length > 0) oldest = Math.min(oldest, idle[0].idleSince);
+    }
+    if (oldest !== Infinity) this.#armSweep(oldest + this.#idleTimeoutMs - now);
+  };
 
   #origin(url: URL): Origin {
     let origin = this.#byUrl.get(url);

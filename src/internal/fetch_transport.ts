@@ -28,6 +28,8 @@ const FETCH_DEFAULT_ACCEPT_ENCODING = "gzip,br";
 export interface FetchTransportOptions {
   /** Until the response head arrives; fetch has no separate connect timeout. */
   responseTimeoutMs: number;
+  /** The longest silence while reading a response body. Default 60 s. */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -81,8 +83,15 @@ export class FetchTransport implements Transport {
     for (const field of response.headers) {
       if (!decoded || !STALE_WHEN_DECODED.includes(field[0])) headers.push(field);
     }
-    const body = response.body && releaseWhenDone(response.body, ctx.handOff());
+    const body = response.body &&
+      releaseWhenDone(response.body, ctx.handOff(), this.options.idleTimeoutMs ?? 60_000);
     return { status: response.status, statusText: response.statusText, headers, body };
+  }
+
+  /** Closes the backend's HTTP client and its pooled connections. */
+  forget(backend: Backend): void {
+    this.#clients.get(backend.id)?.close();
+    this.#clients.delete(backend.id);
   }
 
   /** Nothing: fetch tells nothing of its connections. */
@@ -124,22 +133,41 @@ function toUpstreamError(error: unknown): UpstreamError {
   return new UpstreamError("reset", "the connection closed before a response", true);
 }
 
-/** Passes `body` through and disposes `resources` when it ends, fails or is cancelled. */
+/**
+ * Passes `body` through and disposes `resources` when it ends, fails or is
+ * cancelled; a read silent for more than `idleMs` fails the body.
+ */
 function releaseWhenDone(
   body: ReadableStream<Uint8Array>,
   resources: DisposableStack,
+  idleMs: number,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(
+            new UpstreamError(
+              "response_timeout",
+              `upstream body stalled for more than ${idleMs} ms`,
+              true,
+            ),
+          );
+        }, idleMs);
+      });
       try {
-        const { done, value } = await reader.read();
+        const { done, value } = await Promise.race([reader.read(), stalled]);
         if (!done) return controller.enqueue(value);
         controller.close();
         resources.dispose();
       } catch (error) {
+        reader.cancel(error).catch(() => {});
         resources.dispose();
         controller.error(error);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async cancel(reason) {

@@ -58,6 +58,7 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
   readonly #request: UpstreamRequest;
   readonly #headRequest: boolean;
   readonly #responseTimeouts: DeadlineQueue<Http1Exchange>;
+  readonly #idleTimeouts: DeadlineQueue<Http1Exchange>;
 
   #phase = HEAD_PHASE;
   /** Whether a byte of the request reached the current connection. */
@@ -93,6 +94,7 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
     url: URL,
     request: UpstreamRequest,
     responseTimeouts: DeadlineQueue<Http1Exchange>,
+    idleTimeouts: DeadlineQueue<Http1Exchange>,
   ) {
     this.#ctx = ctx;
     this.#pool = pool;
@@ -110,6 +112,7 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
     this.#requestDone = this.#head.framing === "none";
     this.#headRequest = request.method === "HEAD";
     this.#responseTimeouts = responseTimeouts;
+    this.#idleTimeouts = idleTimeouts;
     this.#lease = ctx.own(new ConnectionLease(pool));
   }
 
@@ -173,6 +176,12 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
   timeout(): void {
     const limit = this.#responseTimeouts.durationMs;
     this.#fail("response_timeout", `no response head within ${limit} ms`);
+  }
+
+  /** The response body was silent longer than the idle timeout. */
+  stalled(): void {
+    const limit = this.#idleTimeouts.durationMs;
+    this.#fail("response_timeout", `upstream body stalled for more than ${limit} ms`);
   }
 
   /** Whether the request may be sent twice: an idempotent method or an Idempotency-Key. */
@@ -376,10 +385,14 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
     const buffer = this.#end === 0 ? this.#buffer : this.#buffer.subarray(this.#end);
     const reading = this.#lease.connection!.conn.read(buffer);
     this.#reading = reading;
+    const deadline = this.#idleTimeouts.set(this);
     try {
-      return await reading;
+      const count = await reading;
+      if (this.#failure !== null) throw this.#stopError();
+      return count;
     } finally {
       this.#reading = null;
+      this.#idleTimeouts.cancel(deadline);
     }
   }
 

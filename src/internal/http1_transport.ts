@@ -33,6 +33,10 @@ export interface Http1TransportOptions {
   responseTimeoutMs: number;
   /** Idle keep-alive connections kept per backend origin. Default 64. */
   maxIdlePerBackend?: number;
+  /** The longest silence while reading a response body. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** Pooled connections idle longer than this are closed. Default: none. */
+  poolIdleTimeoutMs?: number;
 }
 
 /**
@@ -55,13 +59,16 @@ export interface Http1TransportOptions {
 export class Http1Transport implements Transport {
   readonly #pool: ConnectionPool;
   readonly #responseTimeouts: DeadlineQueue<Http1Exchange>;
+  readonly #idleTimeouts: DeadlineQueue<Http1Exchange>;
 
   constructor(options: Http1TransportOptions) {
     this.#pool = new ConnectionPool({
       connectTimeoutMs: options.connectTimeoutMs,
       maxIdlePerOrigin: options.maxIdlePerBackend ?? 64,
+      idleTimeoutMs: options.poolIdleTimeoutMs,
     });
     this.#responseTimeouts = new DeadlineQueue(options.responseTimeoutMs, expireExchange);
+    this.#idleTimeouts = new DeadlineQueue(options.idleTimeoutMs ?? 60_000, stallExchange);
   }
 
   /**
@@ -75,8 +82,14 @@ export class Http1Transport implements Transport {
     backend: Backend,
     request: UpstreamRequest,
   ): Promise<UpstreamResponse> {
-    return await new Http1Exchange(ctx, this.#pool, backend.url, request, this.#responseTimeouts)
-      .run();
+    return await new Http1Exchange(
+      ctx,
+      this.#pool,
+      backend.url,
+      request,
+      this.#responseTimeouts,
+      this.#idleTimeouts,
+    ).run();
   }
 
   /** Idle and active connections to `backend`, and how many were opened and reused. */
@@ -84,13 +97,23 @@ export class Http1Transport implements Transport {
     return this.#pool.stats(backend.url);
   }
 
+  /** Closes the idle connections to a backend the config no longer has. */
+  forget(backend: Backend): void {
+    this.#pool.closeIdle(backend.url);
+  }
+
   /** Closes every idle pooled connection; connections in use close when their exchange ends. */
   close(): void {
     this.#pool.close();
     this.#responseTimeouts.close();
+    this.#idleTimeouts.close();
   }
 }
 
 function expireExchange(exchange: Http1Exchange): void {
   exchange.timeout();
+}
+
+function stallExchange(exchange: Http1Exchange): void {
+  exchange.stalled();
 }
