@@ -290,7 +290,7 @@ export class Telemetry implements RequestObserver {
     text.family(
       "lb_retries_total",
       "counter",
-      "Requests sent on to another backend after this one failed before any byte reached it.",
+      "Requests sent on to another backend after an attempt on this one failed.",
     );
     for (const stats of perBackend) text.sample("lb_retries_total", label(stats), stats.retries);
     text.family("lb_backend_up", "gauge", "1 when the backend passes its health checks, else 0.");

@@ -15,6 +15,7 @@ import {
   parsePrometheus,
   sampleValue,
   startBackend,
+  startHoldingBackend,
   startNamedBackend,
   startRawBackend,
   startTestBalancer,
@@ -45,15 +46,7 @@ Deno.test("admin: without an admin section there is no admin listener", async ()
 });
 
 Deno.test("admin: GET /status has the strategy, the config without the token, and every backend", async () => {
-  const { promise: release, resolve: releaseSlow } = Promise.withResolvers<void>();
-  const { promise: arrived, resolve: onArrive } = Promise.withResolvers<void>();
-  await using live = startBackend(async (request) => {
-    if (new URL(request.url).pathname === "/slow") {
-      onArrive();
-      await release;
-    }
-    return new Response("ok");
-  });
+  await using live = startHoldingBackend("/slow", "ok");
   const dead = await deadBackendUrl();
   await using lb = startTestBalancer(
     `strategy: weighted_round_robin\nbackends:\n  - url: ${live.url}\n    weight: 3\n  - url: ${dead}\n` +
@@ -63,7 +56,7 @@ Deno.test("admin: GET /status has the strategy, the config without the token, an
   await lb.ready;
   for (let i = 0; i < 5; i++) await (await fetch(baseUrl(lb))).text();
   const slow = fetch(`${baseUrl(lb)}/slow`);
-  await arrived;
+  await live.arrived;
 
   const status = await getJson<Status>(`${adminUrl(lb)}/status`);
   assert.equal(status.strategy, "weighted_round_robin");
@@ -101,7 +94,7 @@ Deno.test("admin: GET /status has the strategy, the config without the token, an
   assert.equal(down.last_check?.ok, false);
   assert.match(down.last_check!.detail, /refused/);
 
-  releaseSlow();
+  live.release();
   assert.equal(await (await slow).text(), "ok");
   await waitFor(async () => {
     const after = await getJson<Status>(`${adminUrl(lb)}/status`);

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { loadConfig } from "../src/config.ts";
-import { startBalancer } from "../src/server.ts";
+import { type Balancer, startBalancer } from "../src/server.ts";
 import type { Status } from "../src/telemetry.ts";
 import {
   adminUrl,
@@ -15,7 +15,7 @@ import {
   getJson,
   parsePrometheus,
   sampleValue,
-  startBackend,
+  startHoldingBackend,
   startNamedBackend,
   type TestBackend,
   waitFor,
@@ -36,12 +36,25 @@ function backendsYaml(entries: [TestBackend, number][]): string {
   }`;
 }
 
-/** A balancer serving the config file `path`, reloading it on changes. */
-async function startWatched(path: string, text: string, log: (line: string) => void) {
-  await writeConfig(path, text);
-  const lb = startBalancer(await loadConfig(path), log, () => {});
-  lb.reloader.watch(path);
-  return lb;
+/**
+ * Runs `body` with a balancer serving a config file holding `text`, in a
+ * temporary directory, that reloads it on changes; stderr lines go to `lines`.
+ */
+async function withWatched(
+  text: string,
+  body: (lb: Balancer, path: string, lines: string[]) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/lb.yaml`;
+  const lines: string[] = [];
+  try {
+    await writeConfig(path, text);
+    await using lb = startBalancer(await loadConfig(path), (line) => lines.push(line), () => {});
+    lb.reloader.watch(path);
+    await body(lb, path, lines);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 async function reloads(lb: { adminAddr: Deno.NetAddr | null }, result: string): Promise<number> {
@@ -60,23 +73,13 @@ async function answers(url: string, count: number): Promise<string[]> {
 }
 
 Deno.test("reload: a renamed-over config is in force within 2 s; /status shows it", async () => {
-  const dir = await Deno.makeTempDir();
   await using a = startNamedBackend();
   await using b = startNamedBackend();
-  const lines: string[] = [];
-  await using lb = await startWatched(
-    `${dir}/lb.yaml`,
-    HEAD + backendsYaml([[a, 1]]),
-    (line) => lines.push(line),
-  );
-  try {
+  await withWatched(HEAD + backendsYaml([[a, 1]]), async (lb, path, lines) => {
     assert.deepEqual(new Set(await answers(baseUrl(lb), 4)), new Set([String(a.port)]));
     const kept = lb.proxy.balancer.backends[0];
     const started = performance.now();
-    await writeConfig(
-      `${dir}/lb.yaml`,
-      HEAD + "strategy: random\n" + backendsYaml([[a, 1], [b, 3]]),
-    );
+    await writeConfig(path, HEAD + "strategy: random\n" + backendsYaml([[a, 1], [b, 3]]));
     await waitFor(async () => await reloads(lb, "success") === 1, "the reload", 2000);
     assert.ok(performance.now() - started < 2000);
     assert.equal(lb.proxy.balancer.backends[0], kept, "a kept backend keeps its object");
@@ -87,54 +90,37 @@ Deno.test("reload: a renamed-over config is in force within 2 s; /status shows i
     const seen = new Set(await answers(baseUrl(lb), 30));
     assert.deepEqual(seen, new Set([String(a.port), String(b.port)]));
     assert.ok(lines.some((line) => line.startsWith("config reloaded: strategy random")));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("reload: an invalid config is logged as at startup and changes nothing; SIGHUP reloads", async () => {
-  const dir = await Deno.makeTempDir();
   await using a = startNamedBackend();
   await using b = startNamedBackend();
-  const lines: string[] = [];
-  await using lb = await startWatched(
-    `${dir}/lb.yaml`,
-    HEAD + backendsYaml([[a, 1]]),
-    (line) => lines.push(line),
-  );
-  try {
+  await withWatched(HEAD + backendsYaml([[a, 1]]), async (lb, path, lines) => {
+    const dir = path.slice(0, path.lastIndexOf("/"));
     const invalid = HEAD + "strategy: round-robin\n" + backendsYaml([[b, 1]]);
     await Deno.writeTextFile(`${dir}/other.yaml`, "unrelated: file\n"); // another file: no reload
-    await writeConfig(`${dir}/lb.yaml`, invalid);
+    await writeConfig(path, invalid);
     await waitFor(async () => await reloads(lb, "failure") === 1, "the failed reload", 2000);
-    const expected = `${dir}/lb.yaml:4 strategy: expected one of round_robin | ` +
+    const expected = `${path}:4 strategy: expected one of round_robin | ` +
       'weighted_round_robin | random | sticky, got "round-robin"';
     assert.ok(lines.includes(expected), lines.join("\n"));
     assert.deepEqual(new Set(await answers(baseUrl(lb), 4)), new Set([String(a.port)]));
     // Written in place, no event is missed either; then SIGHUP reloads the same file again.
-    await Deno.writeTextFile(`${dir}/lb.yaml`, HEAD + backendsYaml([[b, 1]]));
+    await Deno.writeTextFile(path, HEAD + backendsYaml([[b, 1]]));
     await waitFor(async () => await reloads(lb, "success") === 1, "the reload", 2000);
     assert.deepEqual(new Set(await answers(baseUrl(lb), 4)), new Set([String(b.port)]));
     Deno.kill(Deno.pid, "SIGHUP");
     await waitFor(async () => await reloads(lb, "success") === 2, "the SIGHUP reload", 2000);
     assert.equal(await reloads(lb, "failure"), 1);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("reload: a changed listen address says restart required, the rest is applied", async () => {
-  const dir = await Deno.makeTempDir();
   await using a = startNamedBackend();
-  const lines: string[] = [];
-  await using lb = await startWatched(
-    `${dir}/lb.yaml`,
-    HEAD + backendsYaml([[a, 1]]),
-    (line) => lines.push(line),
-  );
-  try {
+  await withWatched(HEAD + backendsYaml([[a, 1]]), async (lb, path, lines) => {
     await writeConfig(
-      `${dir}/lb.yaml`,
+      path,
       HEAD.replace("port: 0 }\nadmin", "port: 18080 }\nadmin") + backendsYaml([[a, 7]]),
     );
     await waitFor(async () => await reloads(lb, "success") === 1, "the reload", 2000);
@@ -145,38 +131,22 @@ Deno.test("reload: a changed listen address says restart required, the rest is a
     const status = await getJson<Status>(`${adminUrl(lb)}/status`);
     assert.deepEqual(status.config.listen, { host: "127.0.0.1", port: 0 }, "the address in use");
     assert.equal(status.backends[0].weight, 7);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("reload: a removed backend finishes its in-flight request, then is forgotten", async () => {
-  const dir = await Deno.makeTempDir();
-  const { promise: release, resolve: releaseSlow } = Promise.withResolvers<void>();
-  const { promise: arrived, resolve: arrive } = Promise.withResolvers<void>();
-  await using slow = startBackend(async (request) => {
-    if (new URL(request.url).pathname === "/slow") {
-      arrive();
-      await release;
-    }
-    return new Response("slow");
-  });
+  await using slow = startHoldingBackend("/slow", "slow");
   await using other = startNamedBackend();
-  await using lb = await startWatched(
-    `${dir}/lb.yaml`,
-    HEAD + backendsYaml([[slow as TestBackend, 1]]),
-    () => {},
-  );
-  try {
+  await withWatched(HEAD + backendsYaml([[slow, 1]]), async (lb, path) => {
     await (await fetch(`${baseUrl(lb)}/`)).body?.cancel(); // leaves a pooled connection
     const [gone] = lb.proxy.balancer.backends;
     assert.equal(lb.proxy.transports.http1.connectionStats(gone).idle, 1);
     const pending = fetch(`${baseUrl(lb)}/slow`);
-    await arrived;
-    await writeConfig(`${dir}/lb.yaml`, HEAD + backendsYaml([[other, 1]]));
+    await slow.arrived;
+    await writeConfig(path, HEAD + backendsYaml([[other, 1]]));
     await waitFor(async () => await reloads(lb, "success") === 1, "the reload", 2000);
     assert.deepEqual(new Set(await answers(baseUrl(lb), 3)), new Set([String(other.port)]));
-    releaseSlow();
+    slow.release();
     const response = await pending;
     assert.equal(response.status, 200);
     assert.equal(await response.text(), "slow");
@@ -184,9 +154,7 @@ Deno.test("reload: a removed backend finishes its in-flight request, then is for
     assert.equal(lb.proxy.transports.http1.connectionStats(gone).idle, 0, "its pool closed");
     const metrics = await (await fetch(`${adminUrl(lb)}/metrics`)).text();
     assert.ok(!metrics.includes(slow.url), "the removed backend's series are gone");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("reload: 20 rewrites under steady concurrent load, not one failed request", async () => {

@@ -26,6 +26,28 @@ export function startBackend(
   };
 }
 
+/** A backend holding requests to one path until released. */
+export interface HoldingBackend extends TestBackend {
+  /** Resolves once a request to the held path arrived. */
+  readonly arrived: Promise<void>;
+  /** Lets the held requests be answered. */
+  release(): void;
+}
+
+/** Starts a backend answering `answer`; requests to `path` wait until `release()`. */
+export function startHoldingBackend(path: string, answer: string): HoldingBackend {
+  const held = Promise.withResolvers<void>();
+  const arrival = Promise.withResolvers<void>();
+  const backend = startBackend(async (request) => {
+    if (new URL(request.url).pathname === path) {
+      arrival.resolve();
+      await held.promise;
+    }
+    return new Response(answer);
+  });
+  return { ...backend, arrived: arrival.promise, release: held.resolve };
+}
+
 /** A backend that answers with its own port, for checking the distribution. */
 export function startNamedBackend(port = 0): TestBackend {
   const backend: TestBackend = startBackend(() => new Response(String(backend.port)), port);
