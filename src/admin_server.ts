@@ -139,6 +139,8 @@ async function backendAction(
   const draining = action === "drain";
   if (backend.draining !== draining) {
     backend.draining = draining;
+    // Back in rotation: a slow start, as after any return.
+    if (!draining) backend.joinedAt = performance.now();
     options.log(`backend ${backend.url.origin} ${draining ? "draining" : "enabled"}: admin API`);
   }
   return Response.json({ id: backend.id, url: backend.url.origin, state: backendState(backend) });

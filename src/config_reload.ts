@@ -8,13 +8,7 @@
  * @module
  */
 
-import {
-  type Config,
-  ConfigError,
-  formatAddress,
-  type ListenConfig,
-  loadConfig,
-} from "./config.ts";
+import { type Config, formatAddress, type ListenConfig, loadConfig } from "./config.ts";
 import { type ConfigWatch, watchConfigFile } from "./config_watcher.ts";
 import { FetchTransport } from "./internal/fetch_transport.ts";
 import { Http1Transport } from "./internal/http1_transport.ts";
@@ -101,9 +95,9 @@ export class ConfigReloader implements AsyncDisposable {
       try {
         config = await loadConfig(path);
       } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
+        // loadConfig's errors are ConfigErrors: the same lines as at startup.
         this.#proxy.telemetry.configReloads.failure++;
-        this.#log(error.message);
+        this.#log(error instanceof Error ? error.message : String(error));
         this.#log("config reload failed: still running on the previous config");
         return;
       }

@@ -88,3 +88,26 @@ Deno.test("slow start: a backend back from ejection takes a growing share, shown
   for (let i = 0; i < 110; i++) if ((await get(baseUrl(lb)))[1] === "flaky") flakyShare++;
   assert.ok(flakyShare >= 8 && flakyShare <= 12, `10% of the weight: ${flakyShare} of 110`);
 });
+
+Deno.test("slow start: a backend enabled again through the admin API ramps up too", async () => {
+  await using first = startNamedBackend();
+  await using second = startNamedBackend();
+  const token = "a-long-enough-admin-token";
+  await using lb = startTestBalancer(
+    backendsYaml([first.url, second.url]) + "slow_start: 1h\n" + adminYaml(`  token: ${token}\n`),
+  );
+  const status = async () => await getJson<Status>(`${adminUrl(lb)}/status`);
+  assert.deepEqual((await status()).backends.map((b) => b.effective_weight), [1, 1]);
+  const id = lb.proxy.balancer.backends[0].id;
+  for (const action of ["drain", "enable"]) {
+    const response = await fetch(`${adminUrl(lb)}/backends/${id}/${action}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 200);
+  }
+  const [enabled, other] = (await status()).backends;
+  assert.ok(enabled.effective_weight < 0.11, `${enabled.effective_weight}`);
+  assert.equal(other.effective_weight, 1);
+});
