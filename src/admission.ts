@@ -27,8 +27,8 @@ export function refuseEarly(request: Request, maxBody: number): Response | undef
 }
 
 /**
- * 413 for a body over `limit` bytes; the connection closes, since the rest of
- * the body is not read.
+ * 413 for a body over `limit` bytes. Deno.serve adds `Connection: close`
+ * itself, since the rest of the body is not read.
  *
  * @example
  * ```ts
@@ -36,7 +36,5 @@ export function refuseEarly(request: Request, maxBody: number): Response | undef
  * ```
  */
 export function bodyTooLarge(limit: number): Response {
-  return errorResponse(413, `the request body is larger than ${limit} bytes`, {
-    connection: "close",
-  });
+  return errorResponse(413, `the request body is larger than ${limit} bytes`);
 }

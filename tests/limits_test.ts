@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   backendsYaml,
   baseUrl,
+  headerValues,
   rawRequest,
   startBackend,
   startRawBackend,
@@ -30,6 +31,12 @@ Deno.test("limits: a declared body over max_body is 413 before anything reaches 
     await response.text(),
     "413 Content Too Large: the request body is larger than 1024 bytes\n",
   );
+  const raw = await rawRequest(
+    lb.addr.port,
+    `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1025\r\n\r\n${"x".repeat(1025)}`,
+  );
+  assert.equal(raw.status, 413);
+  assert.deepEqual(headerValues(raw, "connection"), ["close"], "one Connection: close");
   const fits = await fetch(baseUrl(lb), { method: "POST", body: "x".repeat(1024) });
   assert.equal(await fits.text(), "ok");
   assert.equal(reached, 1);
@@ -168,7 +175,12 @@ for (const transport of ["http1", "fetch"]) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: lb.addr.port });
       await conn.write(encoder.encode("GET /stall HTTP/1.1\r\nHost: a\r\n\r\n"));
       const started = performance.now();
-      // Read until the balancer closes the connection; bounded by the read loop's own count.
+      // Read until the balancer closes the connection; a guard gives up after 5 s.
+      let closedByGuard = false;
+      const guard = setTimeout(() => {
+        closedByGuard = true;
+        conn.close();
+      }, 5000);
       let text = "";
       const buffer = new Uint8Array(4096);
       for (let reads = 0; reads < 100; reads++) {
@@ -176,7 +188,9 @@ for (const transport of ["http1", "fetch"]) {
         if (count === null) break;
         text += new TextDecoder().decode(buffer.subarray(0, count));
       }
-      conn.close();
+      clearTimeout(guard);
+      if (!closedByGuard) conn.close();
+      assert.equal(closedByGuard, false, "the balancer closed the client connection");
       assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nfirst part;$/);
       assert.ok(performance.now() - started >= 100, "closed after the idle timeout");
     } finally {
