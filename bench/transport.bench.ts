@@ -9,21 +9,15 @@
 import { FetchTransport } from "../src/internal/fetch_transport.ts";
 import { Http1Transport } from "../src/internal/http1_transport.ts";
 import { RequestContext } from "../src/request_context.ts";
-import type { Backend, Transport, UpstreamRequest } from "../src/types.ts";
+import { newBackend } from "../src/load_balancer.ts";
+import type { Transport, UpstreamRequest } from "../src/types.ts";
 
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen() {} },
   () => new Response("sixteen bytes ok"),
 );
 const url = `http://127.0.0.1:${server.addr.port}`;
-const backend: Backend = {
-  id: "bench",
-  url: new URL(url),
-  weight: 1,
-  transport: "http1",
-  healthy: true,
-  draining: false,
-} as Backend;
+const backend = newBackend({ url, weight: 1, transport: "http1" });
 const info = {
   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
 } as Deno.ServeHandlerInfo;

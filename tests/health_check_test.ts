@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { HealthChecker } from "../src/health_check.ts";
-import { backendState } from "../src/load_balancer.ts";
+import { backendState, newBackend } from "../src/load_balancer.ts";
 import type { Backend } from "../src/types.ts";
 import {
   backendsYaml,
@@ -28,17 +28,7 @@ const options = {
 };
 
 function backendAt(url: string): Backend {
-  return {
-    id: "b",
-    url: new URL(url),
-    weight: 1,
-    transport: "http1",
-    slowStart: 0,
-    healthy: true,
-    draining: false,
-    ejectedUntil: 0,
-    joinedAt: 0,
-  };
+  return newBackend({ url, weight: 1, transport: "http1" }, 0);
 }
 
 Deno.test("health: failures in a row take a backend down, successes in a row bring it back", async () => {

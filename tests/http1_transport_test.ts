@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { newBackend } from "../src/load_balancer.ts";
 import { RequestContext } from "../src/request_context.ts";
 import {
   type Backend,
@@ -201,17 +202,7 @@ class TestServer implements AsyncDisposable {
 }
 
 function backendAt(port: number): Backend {
-  return {
-    id: "b1",
-    url: new URL(`http://127.0.0.1:${port}`),
-    weight: 1,
-    transport: "http1",
-    slowStart: 0,
-    healthy: true,
-    draining: false,
-    ejectedUntil: 0,
-    joinedAt: 0,
-  };
+  return newBackend({ url: `http://127.0.0.1:${port}`, weight: 1, transport: "http1" });
 }
 
 function context(signal?: AbortSignal): RequestContext {
