@@ -127,8 +127,6 @@ export class RequestContext implements Disposable {
   #attemptStartedAt = 0;
   /** Whether {@linkcode RequestContext.countBody} took the body. */
   #bodyCounted = false;
-  /** Ends still to come before the record is complete: the resources, and a counted body. */
-  #pendingEnds = 1;
   #resources = new DisposableStack();
   #onClientAbort = () => this.#abort.abort(new DOMException("client went away", "AbortError"));
 
@@ -217,19 +215,15 @@ export class RequestContext implements Disposable {
   }
 
   /**
-   * The upstream body as the client gets it, its bytes counted into
-   * {@linkcode RequestContext.bytes}. A stream is passed through one chunk at
-   * a time; the record completes only once it ended.
+   * The upstream body as the client gets it. A body that arrived whole counts
+   * here; a streamed one is counted into {@linkcode RequestContext.bytes} by
+   * its transport, chunk by chunk, and its end (when the transport disposes
+   * the handed-off resources) completes the record.
    */
   countBody<Body extends ReadableStream<Uint8Array> | Uint8Array | null>(body: Body): Body {
     this.#bodyCounted = true;
-    if (body === null) return body;
-    if (body instanceof Uint8Array) {
-      this.bytes = body.byteLength;
-      return body;
-    }
-    this.#pendingEnds++;
-    return this.#counted(body as ReadableStream<Uint8Array>) as Body;
+    if (body instanceof Uint8Array) this.bytes = body.byteLength;
+    return body;
   }
 
   /**
@@ -256,45 +250,9 @@ export class RequestContext implements Disposable {
     this.#resources.dispose();
   }
 
-  /** One of the ends came (resources released, counted body done): the last completes the record. */
+  /** The resources were released: at once, or when a streamed body ended. The record is complete. */
   #ended(): void {
-    if (--this.#pendingEnds !== 0) return;
     if (this.backend !== undefined) this.#observer.inFlight(this.backend, -1);
     this.#observer.requestEnded(this);
-  }
-
-  /** Passes `body` through, counting its bytes; its end, failure or cancellation is an end. */
-  #counted(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-    const reader = body.getReader();
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      this.#ended();
-    };
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        try {
-          const { done, value } = await reader.read();
-          if (done) {
-            controller.close();
-            end();
-            return;
-          }
-          this.bytes += value.byteLength;
-          controller.enqueue(value);
-        } catch (error) {
-          end();
-          controller.error(error);
-        }
-      },
-      cancel: async (reason) => {
-        try {
-          await reader.cancel(reason);
-        } finally {
-          end();
-        }
-      },
-    }, { highWaterMark: 0 });
   }
 }

@@ -84,7 +84,7 @@ export class FetchTransport implements Transport {
       if (!decoded || !STALE_WHEN_DECODED.includes(field[0])) headers.push(field);
     }
     const body = response.body &&
-      releaseWhenDone(response.body, ctx.handOff(), this.options.idleTimeoutMs ?? 60_000);
+      releaseWhenDone(response.body, ctx, this.options.idleTimeoutMs ?? 60_000);
     return { status: response.status, statusText: response.statusText, headers, body };
   }
 
@@ -134,14 +134,16 @@ function toUpstreamError(error: unknown): UpstreamError {
 }
 
 /**
- * Passes `body` through and disposes `resources` when it ends, fails or is
- * cancelled; a read silent for more than `idleMs` fails the body.
+ * Passes `body` through, counting its bytes into the request's record, and
+ * disposes the request's resources when it ends, fails or is cancelled; a
+ * read silent for more than `idleMs` fails the body.
  */
 function releaseWhenDone(
   body: ReadableStream<Uint8Array>,
-  resources: DisposableStack,
+  ctx: RequestContext,
   idleMs: number,
 ): ReadableStream<Uint8Array> {
+  const resources = ctx.handOff();
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -159,7 +161,10 @@ function releaseWhenDone(
       });
       try {
         const { done, value } = await Promise.race([reader.read(), stalled]);
-        if (!done) return controller.enqueue(value);
+        if (!done) {
+          ctx.bytes += value.byteLength;
+          return controller.enqueue(value);
+        }
         controller.close();
         resources.dispose();
       } catch (error) {

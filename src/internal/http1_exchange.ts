@@ -15,7 +15,7 @@ import {
   type UpstreamRequest,
   type UpstreamResponse,
 } from "../types.ts";
-import { ChunkedDecoder } from "./http1_chunked_decoder.ts";
+import { ChunkedDecoder, type ChunkSink } from "./http1_chunked_decoder.ts";
 import { ConnectionLease, type ConnectionPool, type PooledConnection } from "./connection_pool.ts";
 import type { DeadlineQueue } from "./deadline_queue.ts";
 import { encodeRequestHead, type RequestHead } from "./http1_request_head.ts";
@@ -36,18 +36,23 @@ const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
 
 /**
  * Sends one request on a pooled or fresh connection and reads its response.
- * The exchange is its own response-body source, abort listener and timer
- * argument, so a request allocates no closures.
+ * The exchange is its own response-body source, chunk sink, abort listener
+ * and deadline item, so a request allocates no closures.
  *
  * @example
  * ```ts
  * using ctx = RequestContext.open(request, info);
  * const pool = new ConnectionPool({ connectTimeoutMs: 1000 });
- * const upstream = { method: "GET", target: "/", headers: new Headers({ host: "a" }), body: null };
- * const response = await new Http1Exchange(ctx, pool, new URL("http://127.0.0.1:8080"), upstream, 5000).run();
+ * const responseTimeouts = new DeadlineQueue<Http1Exchange>(5000, (exchange) => exchange.timeout());
+ * const idleTimeouts = new DeadlineQueue<Http1Exchange>(60_000, (exchange) => exchange.stalled());
+ * const upstream: UpstreamRequest = { method: "GET", target: "/", headers: [["host", "a"]], body: null };
+ * const url = new URL("http://127.0.0.1:8080");
+ * const response = await new Http1Exchange(ctx, pool, url, upstream, responseTimeouts, idleTimeouts)
+ *   .run();
  * ```
  */
-export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, EventListenerObject {
+export class Http1Exchange
+  implements UnderlyingDefaultSource<Uint8Array>, EventListenerObject, ChunkSink {
   readonly #ctx: RequestContext;
   readonly #pool: ConnectionPool;
   readonly #url: URL;
@@ -150,6 +155,12 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
   pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> | undefined {
     if (this.#phase !== BODY_PHASE) return;
     return this.#pullBody(controller);
+  }
+
+  /** Hands a body chunk to the client, counting it into the request's record. */
+  enqueue(chunk: Uint8Array): void {
+    this.#ctx.bytes += chunk.byteLength;
+    this.#controller!.enqueue(chunk);
   }
 
   /** The consumer gave up on the body: drop the connection, release everything. */
@@ -338,19 +349,19 @@ export class Http1Exchange implements UnderlyingDefaultSource<Uint8Array>, Event
         if (pos < end) {
           if (this.#mode === LENGTH_BODY) {
             const take = Math.min(end - pos, this.#remaining);
-            controller.enqueue(buffer.slice(pos, pos + take));
+            this.enqueue(buffer.slice(pos, pos + take));
             this.#pos = pos + take;
             this.#remaining -= take;
             if (this.#remaining === 0) await this.#complete(controller, this.#pos === end);
             return;
           }
           if (this.#mode === CLOSE_DELIMITED_BODY) {
-            controller.enqueue(buffer.slice(pos, end));
+            this.enqueue(buffer.slice(pos, end));
             this.#pos = end;
             return;
           }
           const decoder = this.#decoder!;
-          this.#pos = decoder.decode(buffer, pos, end, controller);
+          this.#pos = decoder.decode(buffer, pos, end, this);
           if (decoder.done) {
             await this.#complete(controller, this.#pos === end);
             return;
