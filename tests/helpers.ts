@@ -163,11 +163,16 @@ function decodeChunked(bytes: Uint8Array): Uint8Array {
     parts.push(bytes.subarray(lineEnd + 1, lineEnd + 1 + size));
     offset = lineEnd + 1 + size + 2;
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  return concat(parts);
+}
+
+/** The bytes of `parts`, one after the other. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let at = 0;
   for (const part of parts) {
     out.set(part, at);
-    at += part.length;
+    at += part.byteLength;
   }
   return out;
 }

@@ -20,19 +20,10 @@ import { ConnectionPool } from "../src/internal/connection_pool.ts";
 import { ChunkedDecoder } from "../src/internal/http1_chunked_decoder.ts";
 import { findHeadEnd, parseResponseHead } from "../src/internal/http1_response_head.ts";
 import { encodeRequestHead } from "../src/internal/http1_request_head.ts";
+import { concat } from "./helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
-}
 
 function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from = 0): number {
   outer: for (let i = from; i + needle.length <= haystack.length; i++) {
