@@ -91,12 +91,17 @@ function commonLine(entry: AccessLogEntry): string {
  *
  * @example
  * ```ts
- * const stdout = new BatchedWriter((bytes) => Deno.stdout.writeSync(bytes));
+ * const stdout = BatchedWriter.stdout();
  * stdout.line("hello");
  * stdout.close(); // "hello\n" is written now
  * ```
  */
 export class BatchedWriter {
+  /** A writer to this process's stdout. */
+  static stdout(): BatchedWriter {
+    return new BatchedWriter((bytes) => Deno.stdout.writeSync(bytes));
+  }
+
   readonly #encoder = new TextEncoder();
   #pending = "";
   #timer: ReturnType<typeof setTimeout> | undefined;

@@ -98,11 +98,11 @@ async function route(request: Request, options: AdminOptions): Promise<Response>
   const view = VIEWS[pathname];
   if (view === undefined) return errorResponse(404, `no such endpoint: ${pathname}`);
   if (method !== "GET") return notAllowed(method, pathname, "GET");
-  return view(options.telemetry);
+  return await view(options.telemetry);
 }
 
 /** The read-only endpoints, by path. */
-const VIEWS: Readonly<Record<string, (telemetry: Telemetry) => Response>> = {
+const VIEWS: Readonly<Record<string, (telemetry: Telemetry) => Response | Promise<Response>>> = {
   "/": () =>
     new Response(dashboardHtml, {
       headers: {
@@ -110,10 +110,12 @@ const VIEWS: Readonly<Record<string, (telemetry: Telemetry) => Response>> = {
         "content-security-policy": DASHBOARD_POLICY,
       },
     }),
-  "/metrics": (telemetry) =>
-    new Response(telemetry.metricsText(), { headers: { "content-type": METRICS_CONTENT_TYPE } }),
-  "/status": (telemetry) => Response.json(telemetry.status()),
-  "/history": (telemetry) => Response.json(telemetry.history()),
+  "/metrics": async (telemetry) =>
+    new Response(await telemetry.metricsText(), {
+      headers: { "content-type": METRICS_CONTENT_TYPE },
+    }),
+  "/status": async (telemetry) => Response.json(await telemetry.status()),
+  "/history": async (telemetry) => Response.json(await telemetry.history()),
 };
 
 function notAllowed(method: string, pathname: string, allowed: string): Response {

@@ -218,6 +218,8 @@ export interface LoggingConfig {
  */
 export interface Config {
   listen: ListenConfig;
+  /** Isolates serving the proxy's port; `auto` in the file is resolved to the CPU count. */
+  workers: number;
   strategy: StrategyName;
   /** The default transport; every backend's own `transport` is already resolved. */
   transport: TransportName;
@@ -436,6 +438,10 @@ const ACCESS_LOG_FORMATS: { [Format in AccessLogFormat]: Format } = {
   off: "off",
 };
 
+/** More isolates than this would only contend for the same cores. */
+const MAX_WORKERS = 64;
+const WORKERS_TEXT = `"auto" (one per CPU) or an integer from 1 to ${MAX_WORKERS}`;
+
 const URL_TEXT = 'an absolute http:// or https:// URL like "http://127.0.0.1:9001"';
 
 /**
@@ -493,6 +499,13 @@ const adminSection = z.preprocess(
 
 const configSchema = section({
   listen: listenSection("0.0.0.0", 8080),
+  workers: z.union([
+    z.literal("auto"),
+    z.int({ error: WORKERS_TEXT }).min(1, { error: WORKERS_TEXT })
+      .max(MAX_WORKERS, { error: WORKERS_TEXT }),
+  ], { error: WORKERS_TEXT })
+    .meta({ description: `${WORKERS_TEXT}; default 1` })
+    .default(1),
   strategy: choice(STRATEGIES).default("round_robin"),
   transport: choice(TRANSPORTS).default("http1"),
   backends: z.array(
@@ -561,6 +574,7 @@ const configSchema = section({
   }
   return {
     ...config,
+    workers: config.workers === "auto" ? navigator.hardwareConcurrency : config.workers,
     backends: config.backends.map((backend) => ({
       url: backend.url,
       weight: backend.weight,

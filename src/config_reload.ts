@@ -12,6 +12,7 @@ import { type Config, formatAddress, type ListenConfig, loadConfig } from "./con
 import { type ConfigWatch, watchConfigFile } from "./config_watcher.ts";
 import { FetchTransport } from "./internal/fetch_transport.ts";
 import { Http1Transport } from "./internal/http1_transport.ts";
+import type { SharedBalancerState } from "./load_balancer.ts";
 import type { Proxy } from "./proxy.ts";
 import type { Backend, Transport, TransportName } from "./types.ts";
 
@@ -37,6 +38,10 @@ export function createTransports(config: Config): Record<TransportName, Transpor
   return { http1: new Http1Transport(timeouts), fetch: new FetchTransport(timeouts) };
 }
 
+function showAddress(address: ListenConfig | null): string {
+  return address === null ? "off" : formatAddress(address);
+}
+
 /** Whether two configs ask the transports for the same timeouts. */
 function sameTransportTimeouts(a: Config, b: Config): boolean {
   const keys = ["connect", "response", "idle", "pool_idle"] as const;
@@ -58,6 +63,8 @@ export class ConfigReloader implements AsyncDisposable {
   readonly #log: (line: string) => void;
   readonly #drains = new Set<{ finish(): void }>();
   #watch: ConfigWatch | undefined;
+  /** Called with each config put in force: the primary isolate passes it on to its workers. */
+  onApply: ((config: Config) => void) | undefined;
   /** The reload in progress; a change meanwhile runs once more after it. */
   #reloading: Promise<void> | undefined;
   #again = false;
@@ -117,15 +124,24 @@ export class ConfigReloader implements AsyncDisposable {
     return this.#reloading;
   }
 
-  /** Puts a valid `next` config in force as one swap. */
-  apply(next: Config): void {
+  /**
+   * Puts a valid `next` config in force as one swap; in a worker isolate,
+   * over the backend state the primary made (`shared`).
+   */
+  apply(next: Config, shared?: SharedBalancerState): void {
     const proxy = this.#proxy;
     const previous = proxy.config;
-    next.listen = this.#keepListen("listen", previous.listen, next.listen)!;
-    next.admin.listen = this.#keepListen("admin.listen", previous.admin.listen, next.admin.listen);
+    next.listen = this.#keep("listen", previous.listen, next.listen, showAddress)!;
+    next.admin.listen = this.#keep(
+      "admin.listen",
+      previous.admin.listen,
+      next.admin.listen,
+      showAddress,
+    );
+    next.workers = this.#keep("workers", previous.workers, next.workers, String);
     const oldTransports = proxy.transports;
     if (!sameTransportTimeouts(previous, next)) proxy.transports = createTransports(next);
-    const removed = proxy.balancer.apply(next);
+    const removed = proxy.balancer.apply(next, shared);
     proxy.health.configure(proxy.balancer.backends, next.health_check);
     proxy.limiter.options = {
       maxInFlight: next.limits.max_in_flight,
@@ -146,6 +162,7 @@ export class ConfigReloader implements AsyncDisposable {
     if (removed.length > 0 || replaced.length > 0) {
       this.#drain(removed, replaced, next.timeouts.drain);
     }
+    this.onApply?.(next);
   }
 
   /** Resolves once every removed backend drained (or its deadline passed). */
@@ -162,14 +179,8 @@ export class ConfigReloader implements AsyncDisposable {
     for (const drain of [...this.#drains]) drain.finish();
   }
 
-  /** The listen address in force: a change needs a restart. */
-  #keepListen(
-    key: string,
-    current: ListenConfig | null,
-    wanted: ListenConfig | null,
-  ): ListenConfig | null {
-    const show = (address: ListenConfig | null) =>
-      address === null ? "off" : formatAddress(address);
+  /** The value in force: a change of `key` needs a restart. */
+  #keep<T>(key: string, current: T, wanted: T, show: (value: T) => string): T {
     if (show(current) !== show(wanted)) {
       this.#log(`${key} changed from ${show(current)} to ${show(wanted)}: restart required`);
     }

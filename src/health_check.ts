@@ -13,15 +13,6 @@ export type HealthCheckOptions = HealthCheckConfig;
 
 const PASSED = "health check passed";
 
-interface Streak {
-  successes: number;
-  failures: number;
-  /** 5xx answers and transport errors in a row from real traffic. */
-  passiveFailures: number;
-  /** Ejections so far; each one lasts twice the previous, up to the maximum. */
-  ejections: number;
-}
-
 /**
  * The outcome of the latest probe of a backend.
  *
@@ -60,7 +51,6 @@ export interface LastCheck {
  * ```
  */
 export class HealthChecker {
-  readonly #streaks = new WeakMap<Backend, Streak>();
   readonly #lastChecks = new WeakMap<Backend, LastCheck>();
   readonly #client = Deno.createHttpClient({});
   readonly #stopping = new AbortController();
@@ -128,7 +118,9 @@ export class HealthChecker {
 
   /** Real traffic reached the backend: its failure streak ends. */
   reportSuccess(backend: Backend): void {
-    if (backend.healthy) this.#streak(backend).failures = 0;
+    // Read before writing: the streak may be shared memory that every worker writes.
+    const streak = backend.streak;
+    if (streak.failures !== 0 && backend.healthy) streak.failures = 0;
   }
 
   /**
@@ -137,9 +129,9 @@ export class HealthChecker {
    * streak. `reason` goes into the log line of an ejection.
    */
   reportOutcome(backend: Backend, failed: boolean, reason: string): void {
-    const streak = this.#streak(backend);
+    const streak = backend.streak;
     if (!failed) {
-      streak.passiveFailures = 0;
+      if (streak.passiveFailures !== 0) streak.passiveFailures = 0;
       return;
     }
     const now = performance.now();
@@ -168,7 +160,7 @@ export class HealthChecker {
 
   /** A probe or a request failed; `reason` goes into the log line. */
   reportFailure(backend: Backend, reason: string): void {
-    const streak = this.#streak(backend);
+    const streak = backend.streak;
     streak.successes = 0;
     streak.failures++;
     if (backend.healthy && streak.failures >= this.options.unhealthy_threshold) {
@@ -178,23 +170,14 @@ export class HealthChecker {
 
   /** Real traffic found the backend refusing connections: down at once. */
   reportRefused(backend: Backend, reason: string): void {
-    const streak = this.#streak(backend);
+    const streak = backend.streak;
     streak.successes = 0;
     streak.failures = Math.max(streak.failures + 1, this.options.unhealthy_threshold);
     if (backend.healthy) this.#markDown(backend, reason);
   }
 
-  #streak(backend: Backend): Streak {
-    let streak = this.#streaks.get(backend);
-    if (streak === undefined) {
-      streak = { successes: 0, failures: 0, passiveFailures: 0, ejections: 0 };
-      this.#streaks.set(backend, streak);
-    }
-    return streak;
-  }
-
   #succeed(backend: Backend, reason: string): void {
-    const streak = this.#streak(backend);
+    const streak = backend.streak;
     streak.failures = 0;
     streak.successes++;
     if (!backend.healthy && streak.successes >= this.options.healthy_threshold) {

@@ -49,7 +49,15 @@ export interface HistoryPoint extends Percentiles {
   errors: number;
 }
 
-class Slice {
+/** One slice's counts as plain data: what a copy sent between isolates keeps. */
+export interface SliceCounts {
+  readonly epoch: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly latency: Uint32Array;
+}
+
+class Slice implements SliceCounts {
   /** Which slice of time this is (`Date.now() / SLICE_MS`, rounded down); -1 when unused. */
   epoch = -1;
   requests = 0;
@@ -75,7 +83,8 @@ class Slice {
  * ```
  */
 export class LatencyWindow {
-  readonly #slices = Array.from({ length: SLICE_COUNT }, () => new Slice());
+  /** The ring, indexed by epoch modulo its length; public so that a copy crosses isolates. */
+  readonly slices: readonly Slice[] = Array.from({ length: SLICE_COUNT }, () => new Slice());
 
   /**
    * Counts one response at `now` (Unix ms): its latency in milliseconds
@@ -93,7 +102,7 @@ export class LatencyWindow {
     const merged = new Uint32Array(BUCKET_COUNT);
     const newest = Math.floor(now / SLICE_MS);
     const oldest = newest - Math.ceil(windowMs / SLICE_MS) + 1;
-    for (const slice of this.#slices) {
+    for (const slice of this.slices) {
       if (slice.epoch < oldest || slice.epoch > newest) continue;
       for (let i = 0; i < BUCKET_COUNT; i++) merged[i] += slice.latency[i];
     }
@@ -105,7 +114,7 @@ export class LatencyWindow {
     const newest = Math.floor(now / SLICE_MS);
     return Array.from({ length: SLICE_COUNT }, (_, i) => {
       const epoch = newest - SLICE_COUNT + 1 + i;
-      const slice = this.#slices[epoch % SLICE_COUNT];
+      const slice = this.slices[epoch % SLICE_COUNT];
       const at = epoch * SLICE_MS;
       if (slice.epoch !== epoch) {
         return { at, requests: 0, errors: 0, p50: null, p95: null, p99: null };
@@ -119,9 +128,22 @@ export class LatencyWindow {
     });
   }
 
+  /** Adds what `other` (or its copy from another isolate) counted in the slices both still hold. */
+  add(other: { readonly slices: readonly SliceCounts[] }): void {
+    for (const theirs of other.slices) {
+      if (theirs.epoch < 0) continue;
+      const ours = this.slices[theirs.epoch % SLICE_COUNT];
+      if (ours.epoch > theirs.epoch) continue;
+      if (ours.epoch < theirs.epoch) ours.reset(theirs.epoch);
+      ours.requests += theirs.requests;
+      ours.errors += theirs.errors;
+      for (let i = 0; i < BUCKET_COUNT; i++) ours.latency[i] += theirs.latency[i];
+    }
+  }
+
   #slice(now: number): Slice {
     const epoch = Math.floor(now / SLICE_MS);
-    const slice = this.#slices[epoch % SLICE_COUNT];
+    const slice = this.slices[epoch % SLICE_COUNT];
     if (slice.epoch !== epoch) slice.reset(epoch);
     return slice;
   }

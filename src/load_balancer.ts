@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type BackendSettings, newBackendState, SharedBackend } from "./internal/shared_backend.ts";
 import { random } from "./strategies/random.ts";
 import { roundRobin } from "./strategies/round_robin.ts";
 import { sticky } from "./strategies/sticky.ts";
@@ -16,7 +17,6 @@ import type {
   Strategy,
   StrategyFactory,
   StrategyName,
-  TransportName,
 } from "./types.ts";
 
 /** Every strategy a config may name, by name. */
@@ -30,13 +30,25 @@ export const strategies = {
 /** What the balancer needs to know of the config; `slow_start` defaults to 0 (off). */
 export interface BalancerConfig {
   strategy: StrategyName;
-  backends: readonly {
-    url: string;
-    weight: number;
-    transport: TransportName;
-    slow_start?: number;
-  }[];
+  backends: readonly BackendSettings[];
   sticky: { cookie: string };
+}
+
+/**
+ * What worker isolates share with the primary one: the round-robin turn and
+ * each backend's run-time state, by origin. SharedArrayBuffers cross
+ * `postMessage` as shared memory, not as copies.
+ *
+ * @example
+ * ```ts
+ * worker.postMessage({ config, shared: balancer.shared() });
+ * // in the worker:
+ * const balancer = new LoadBalancer(config, shared);
+ * ```
+ */
+export interface SharedBalancerState {
+  turn: SharedArrayBuffer;
+  backends: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 /** A slow start begins at this share of the backend's weight. */
@@ -59,15 +71,27 @@ export class LoadBalancer {
   strategyName: StrategyName;
   /** Name of the `sticky` strategy's cookie. */
   stickyCookie: string;
-  #backends: readonly Backend[];
+  #backends: readonly SharedBackend[];
   #strategy: Strategy;
+  readonly #turn: Uint32Array<SharedArrayBuffer>;
 
-  constructor(config: BalancerConfig) {
+  /**
+   * Backends of `config`; with `shared` (in a worker isolate), over the
+   * state the primary isolate made for them.
+   */
+  constructor(config: BalancerConfig, shared?: SharedBalancerState) {
     this.strategyName = config.strategy;
     this.stickyCookie = config.sticky.cookie;
+    this.#turn = new Uint32Array(shared?.turn ?? new SharedArrayBuffer(4));
     // The first backends are in rotation at full weight: nothing to ramp up from.
-    this.#backends = config.backends.map((backend) => newBackend(backend, -Infinity));
-    this.#strategy = strategies[config.strategy](config.sticky);
+    this.#backends = config.backends.map((backend) => attachOrCreate(backend, -Infinity, shared));
+    this.#strategy = this.#newStrategy(config);
+  }
+
+  /** The state to hand to worker isolates, which they build their balancer over. */
+  shared(): SharedBalancerState {
+    const backends = Object.fromEntries(this.#backends.map((b) => [b.url.origin, b.state]));
+    return { turn: this.#turn.buffer, backends };
   }
 
   /** The backends in config order: the set in force, replaced as a whole by a reload. */
@@ -80,7 +104,9 @@ export class LoadBalancer {
    * whose URL was there before keeps its object (health, ejection, counters,
    * the strategy's state) with the new weight, transport and slow start; a new
    * one joins in slow start; the strategy instance stays unless its name or
-   * cookie changed. Returns the backends that left the set.
+   * cookie changed. Returns the backends that left the set. With `shared`
+   * (in a worker isolate), a new backend is built over the state the
+   * primary isolate made for it.
    *
    * @example
    * ```ts
@@ -88,12 +114,12 @@ export class LoadBalancer {
    * for (const backend of removed) console.error(`removed ${backend.url.origin}`);
    * ```
    */
-  apply(config: BalancerConfig): Backend[] {
+  apply(config: BalancerConfig, shared?: SharedBalancerState): Backend[] {
     const old = new Map(this.#backends.map((backend) => [backend.url.origin, backend]));
     const now = performance.now();
     const next = config.backends.map((entry) => {
       const kept = old.get(new URL(entry.url).origin);
-      if (kept === undefined) return newBackend(entry, now);
+      if (kept === undefined) return attachOrCreate(entry, now, shared);
       old.delete(kept.url.origin);
       kept.weight = entry.weight;
       kept.transport = entry.transport;
@@ -101,7 +127,7 @@ export class LoadBalancer {
       return kept;
     });
     if (config.strategy !== this.strategyName || config.sticky.cookie !== this.stickyCookie) {
-      this.#strategy = strategies[config.strategy](config.sticky);
+      this.#strategy = this.#newStrategy(config);
       this.strategyName = config.strategy;
       this.stickyCookie = config.sticky.cookie;
     }
@@ -133,6 +159,10 @@ export class LoadBalancer {
     return this.#backends.find((backend) => backend.id === id);
   }
 
+  #newStrategy(config: BalancerConfig): Strategy {
+    return strategies[config.strategy]({ cookie: config.sticky.cookie, turn: this.#turn });
+  }
+
   #candidates(exclude: ReadonlySet<Backend> | undefined, now: number): readonly Backend[] {
     const all = this.#backends;
     if (exclude === undefined && all.every((backend) => inRotation(backend, now))) return all;
@@ -149,21 +179,18 @@ export class LoadBalancer {
  * backend.healthy; // true
  * ```
  */
-export function newBackend(
-  config: BalancerConfig["backends"][number],
-  joinedAt = performance.now(),
-): Backend {
-  return {
-    id: backendId(config.url),
-    url: new URL(config.url),
-    weight: config.weight,
-    transport: config.transport,
-    slowStart: config.slow_start ?? 0,
-    healthy: true,
-    draining: false,
-    ejectedUntil: 0,
-    joinedAt,
-  };
+export function newBackend(config: BackendSettings, joinedAt = performance.now()): SharedBackend {
+  return new SharedBackend(config, newBackendState(joinedAt));
+}
+
+/** Over `shared`'s state for the backend when it has one, else with a new state. */
+function attachOrCreate(
+  config: BackendSettings,
+  joinedAt: number,
+  shared: SharedBalancerState | undefined,
+): SharedBackend {
+  const state = shared?.backends[new URL(config.url).origin];
+  return state === undefined ? newBackend(config, joinedAt) : new SharedBackend(config, state);
 }
 
 function inRotation(backend: Backend, now: number): boolean {
@@ -212,21 +239,4 @@ export function backendState(backend: Backend, now = performance.now()): Backend
   if (backend.draining) return "draining";
   if (!backend.healthy) return "down";
   return backend.ejectedUntil > now ? "ejected" : "up";
-}
-
-/**
- * The stable opaque id of a backend: a hash of its URL, so it does not depend
- * on the backend's position in the config.
- *
- * @example
- * ```ts
- * backendId("http://127.0.0.1:9001"); // always the same 8 hex digits
- * ```
- */
-export function backendId(url: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < url.length; i++) {
-    hash = Math.imul(hash ^ url.charCodeAt(i), 0x01000193);
-  }
-  return (hash >>> 0).toString(16).padStart(8, "0");
 }

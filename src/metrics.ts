@@ -34,6 +34,13 @@ export const DURATION_BUCKETS: readonly number[] = [
   30,
 ];
 
+/** A histogram's figures as plain data: what a copy sent between isolates keeps. */
+export interface HistogramCounts {
+  readonly counts: Float64Array;
+  readonly sum: number;
+  readonly count: number;
+}
+
 /**
  * Counts observations into fixed buckets; recording is a short scan and two
  * additions.
@@ -45,39 +52,38 @@ export const DURATION_BUCKETS: readonly number[] = [
  * histogram.count; // 1
  * ```
  */
-export class Histogram {
+export class Histogram implements HistogramCounts {
   /** Observations per bucket, not cumulative; the last one is `+Inf`. */
-  readonly #counts: Float64Array;
-  #sum = 0;
-  #count = 0;
+  readonly counts: Float64Array;
+  /** The sum of every observed value. */
+  sum = 0;
+  /** How many values were observed. */
+  count = 0;
 
   constructor(readonly bounds: readonly number[]) {
-    this.#counts = new Float64Array(bounds.length + 1);
+    this.counts = new Float64Array(bounds.length + 1);
   }
 
   observe(value: number): void {
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]) i++;
-    this.#counts[i]++;
-    this.#sum += value;
-    this.#count++;
+    this.counts[i]++;
+    this.sum += value;
+    this.count++;
   }
 
-  /** How many values were observed. */
-  get count(): number {
-    return this.#count;
-  }
-
-  /** The sum of every observed value. */
-  get sum(): number {
-    return this.#sum;
+  /** Adds what `other`, a histogram with the same bounds (or its copy from another isolate), counted. */
+  add(other: HistogramCounts): void {
+    for (let i = 0; i < this.counts.length; i++) this.counts[i] += other.counts[i];
+    this.sum += other.sum;
+    this.count += other.count;
   }
 
   /** Cumulative counts, one per bound and then `+Inf`, as Prometheus wants them. */
   cumulative(): number[] {
     let total = 0;
-    return Array.from(this.#counts, (count) => total += count);
+    return Array.from(this.counts, (count) => total += count);
   }
 }
 

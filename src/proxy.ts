@@ -120,8 +120,9 @@ function nextAttempt(
 ): Selection | undefined {
   if (tried.size >= proxy.config.retries.attempts) return undefined;
   if (!mayRetry(ctx.request, error, replayable)) return undefined;
-  const selection = proxy.balancer.selectBackend(ctx.request, tried);
-  return selection !== undefined && proxy.retryBudget.tryRetry() ? selection : undefined;
+  // The budget first: a refused retry must not move the rotation on.
+  if (!proxy.retryBudget.tryRetry()) return undefined;
+  return proxy.balancer.selectBackend(ctx.request, tried);
 }
 
 function toUpstreamRequest(ctx: RequestContext): UpstreamRequest {

@@ -12,10 +12,11 @@ import { type Config, formatAddress } from "./config.ts";
 import { ConfigReloader, createTransports } from "./config_reload.ts";
 import { HealthChecker } from "./health_check.ts";
 import { errorResponse } from "./internal/error_response.ts";
-import { LoadBalancer } from "./load_balancer.ts";
+import { LoadBalancer, type SharedBalancerState } from "./load_balancer.ts";
 import { handleRequest, type Proxy } from "./proxy.ts";
 import { RetryBudget } from "./retry_budget.ts";
 import { Telemetry } from "./telemetry.ts";
+import { WorkerPool } from "./workers.ts";
 
 /** A running balancer. */
 export interface Balancer extends AsyncDisposable {
@@ -23,10 +24,11 @@ export interface Balancer extends AsyncDisposable {
   readonly addr: Deno.NetAddr;
   /** The admin API's address; null when the config has no `admin` section. */
   readonly adminAddr: Deno.NetAddr | null;
+  /** The primary isolate's proxy; workers have their own over the same shared backend state. */
   readonly proxy: Proxy;
   /** Applies new configs: `reloader.watch(path)` reloads on changes to the file and SIGHUP. */
   readonly reloader: ConfigReloader;
-  /** Resolves once the first health-check round ended and the banner is complete. */
+  /** Resolves once the first health-check round ended, the banner is complete and every worker listens. */
   readonly ready: Promise<void>;
   /**
    * Stops accepting, lets in-flight requests finish for up to
@@ -40,10 +42,11 @@ export interface Balancer extends AsyncDisposable {
 export type Log = (line: string) => void;
 
 /**
- * Starts serving `config`: the proxy, health checks and, when configured,
- * the admin API. Banner, errors and health transitions go to `log` (stderr),
- * access-log lines to `accessLog` (by default stdout, batched). Throws
- * "cannot listen on ADDRESS: reason" when a listener cannot start.
+ * Starts serving `config`: the proxy, health checks, the worker isolates
+ * (`workers` above 1) and, when configured, the admin API. Banner, errors and
+ * health transitions go to `log` (stderr), access-log lines to `accessLog`
+ * (by default stdout, batched; workers always write theirs to stdout).
+ * Throws "cannot listen on ADDRESS: reason" when a listener cannot start.
  *
  * @example
  * ```ts
@@ -57,10 +60,107 @@ export function startBalancer(
   log: Log = console.error,
   accessLog?: Log,
 ): Balancer {
-  const stdout = accessLog === undefined
-    ? new BatchedWriter((bytes) => Deno.stdout.writeSync(bytes))
+  const stdout = accessLog === undefined ? BatchedWriter.stdout() : undefined;
+  const serving = serveProxy(config, log, accessLog ?? stdout!.line, {
+    reusePort: config.workers > 1,
+  });
+  const { proxy } = serving;
+  const { balancer, health, telemetry } = proxy;
+  let admin: AdminServer | null = null;
+  const adminOptions: AdminOptions = { balancer, telemetry, token: config.admin.token, log };
+  if (config.admin.listen !== null) {
+    const options = adminOptions;
+    try {
+      admin = listen(config.admin.listen, () => startAdminServer(config.admin.listen!, options));
+    } catch (error) {
+      void serving.stop();
+      throw error;
+    }
+  }
+  log(
+    `listening on ${urlOf(serving.addr)}, admin ${admin ? urlOf(admin.addr) : "off"}, ` +
+      `workers ${config.workers}, strategy ${config.strategy}, backends ${
+        balancer.backends.map((b) => b.url.origin).join(" ")
+      }`,
+  );
+  const reloader = new ConfigReloader(proxy, adminOptions, log);
+  const workers = config.workers > 1
+    ? new WorkerPool(
+      config.workers - 1,
+      { ...config, listen: { host: config.listen.host, port: serving.addr.port } },
+      balancer.shared(),
+      log,
+    )
     : undefined;
-  const balancer = new LoadBalancer(config);
+  if (workers !== undefined) {
+    reloader.onApply = (next) => workers.configure(next, balancer.shared());
+    telemetry.peers = () => workers.snapshots();
+  }
+  let stopping = false;
+  const firstRound = health.start().then(() => {
+    if (stopping) return;
+    for (const backend of balancer.backends) {
+      const check = health.lastCheck(backend);
+      const result = check === undefined || check.ok ? "passed" : `failed: ${check.detail}`;
+      log(`first health check: ${backend.url.origin} (id ${backend.id}) ${result}`);
+    }
+  });
+
+  let stopped: Promise<boolean> | undefined;
+  const shutdown = () =>
+    stopped ??= (async () => {
+      stopping = true;
+      await reloader[Symbol.asyncDispose]();
+      const [drained, workersDrained] = await Promise.all([
+        serving.stop(),
+        workers?.stop() ?? true,
+        admin?.shutdown(),
+      ]);
+      stdout?.close();
+      return drained && workersDrained;
+    })();
+  return {
+    addr: serving.addr,
+    adminAddr: admin?.addr ?? null,
+    proxy,
+    reloader,
+    ready: Promise.all([firstRound, workers?.ready]).then(() => {}),
+    shutdown,
+    [Symbol.asyncDispose]: async () => void await shutdown(),
+  };
+}
+
+/** One isolate's share of the balancer: its proxy on the listener. */
+export interface ProxyServer {
+  readonly proxy: Proxy;
+  readonly addr: Deno.NetAddr;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to
+   * `timeouts.drain`, then stops health checking and closes the connection
+   * pools. Resolves to true when every request finished in time.
+   */
+  stop(): Promise<boolean>;
+}
+
+/**
+ * Builds a proxy for `config` and serves it: in the primary isolate over new
+ * backend state, in a worker over the primary's `shared` state, with
+ * `reusePort` so that several isolates listen on one port. Health checking
+ * is created but not started: the primary starts it.
+ *
+ * @example
+ * ```ts
+ * const server = serveProxy(config, console.error, console.log, { reusePort: false });
+ * await server.stop();
+ * ```
+ */
+export function serveProxy(
+  config: Config,
+  log: Log,
+  accessLog: Log,
+  options: { reusePort: boolean; shared?: SharedBalancerState },
+): ProxyServer {
+  const balancer = new LoadBalancer(config, options.shared);
   const health = new HealthChecker(balancer.backends, config.health_check, log);
   const transports = createTransports(config);
   const telemetry = new Telemetry({
@@ -68,7 +168,7 @@ export function startBalancer(
     balancer,
     health,
     transports,
-    accessLog: new AccessLog(config.logging.access, accessLog ?? stdout!.line),
+    accessLog: new AccessLog(config.logging.access, accessLog),
   });
   const proxy: Proxy = {
     config,
@@ -87,63 +187,22 @@ export function startBalancer(
     Deno.serve({
       hostname: config.listen.host,
       port: config.listen.port,
+      reusePort: options.reusePort,
       onListen: () => {},
       onError(error) {
         log(`internal error: ${error instanceof Error ? error.message : String(error)}`);
         return errorResponse(500, "the balancer failed to handle the request");
       },
     }, (request, info) => handleRequest(request, info, proxy)));
-  let admin: AdminServer | null = null;
-  const adminOptions: AdminOptions = { balancer, telemetry, token: config.admin.token, log };
-  if (config.admin.listen !== null) {
-    const options = adminOptions;
-    try {
-      admin = listen(config.admin.listen, () => startAdminServer(config.admin.listen!, options));
-    } catch (error) {
-      void server.shutdown();
-      throw error;
-    }
-  }
-  log(
-    `listening on ${urlOf(server.addr)}, admin ${admin ? urlOf(admin.addr) : "off"}, ` +
-      `strategy ${config.strategy}, backends ${
-        balancer.backends.map((b) => b.url.origin).join(" ")
-      }`,
-  );
-  const reloader = new ConfigReloader(proxy, adminOptions, log);
-  let stopping = false;
-  const ready = health.start().then(() => {
-    if (stopping) return;
-    for (const backend of balancer.backends) {
-      const check = health.lastCheck(backend);
-      const result = check === undefined || check.ok ? "passed" : `failed: ${check.detail}`;
-      log(`first health check: ${backend.url.origin} (id ${backend.id}) ${result}`);
-    }
-  });
-
   let stopped: Promise<boolean> | undefined;
-  const shutdown = () =>
+  const stop = () =>
     stopped ??= (async () => {
-      stopping = true;
-      await reloader[Symbol.asyncDispose]();
-      const [drained] = await Promise.all([
-        withDeadline(server.shutdown(), config.timeouts.drain),
-        admin?.shutdown(),
-      ]);
+      const drained = await withDeadline(server.shutdown(), proxy.config.timeouts.drain);
       await health.stop();
       for (const transport of Object.values(proxy.transports)) transport.close();
-      stdout?.close();
       return drained;
     })();
-  return {
-    addr: server.addr,
-    adminAddr: admin?.addr ?? null,
-    proxy,
-    reloader,
-    ready,
-    shutdown,
-    [Symbol.asyncDispose]: async () => void await shutdown(),
-  };
+  return { proxy, addr: server.addr, stop };
 }
 
 /** Runs `start`, turning a failure to listen into "cannot listen on ADDRESS: reason". */

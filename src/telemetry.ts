@@ -12,10 +12,22 @@ import { type Cidr, inAnyCidr, parseCidr } from "./cidr.ts";
 import type { Config } from "./config.ts";
 import { type Decision, explainSelection } from "./explain.ts";
 import type { HealthChecker, LastCheck } from "./health_check.ts";
-import { type HistoryPoint, LatencyWindow, type Percentiles, SLICE_MS } from "./latency_window.ts";
+import {
+  type HistoryPoint,
+  LatencyWindow,
+  type Percentiles,
+  SLICE_MS,
+  type SliceCounts,
+} from "./latency_window.ts";
 import { AccessLog } from "./access_log.ts";
 import { backendState, type LoadBalancer, rampFactor } from "./load_balancer.ts";
-import { DURATION_BUCKETS, Histogram, type Labels, MetricsText } from "./metrics.ts";
+import {
+  DURATION_BUCKETS,
+  Histogram,
+  type HistogramCounts,
+  type Labels,
+  MetricsText,
+} from "./metrics.ts";
 import { originFormTarget } from "./proxy.ts";
 import type { FailedAttempt, RequestContext, RequestObserver } from "./request_context.ts";
 import type {
@@ -47,8 +59,24 @@ const NO_BACKEND = "none";
 /** What the latency figures of `/status` cover. */
 const STATUS_WINDOW_MS = 60_000;
 
+/**
+ * Everything counted for one backend, as plain data: what a copy of
+ * {@linkcode BackendStats} sent from a worker isolate keeps.
+ */
+interface BackendCounts {
+  readonly label: string;
+  readonly requests: Float64Array;
+  readonly duration: HistogramCounts;
+  readonly upstream: HistogramCounts;
+  readonly added: HistogramCounts;
+  readonly errors: Readonly<Record<ErrorClass, number>>;
+  readonly retries: number;
+  readonly inFlight: number;
+  readonly window: { readonly slices: readonly SliceCounts[] };
+}
+
 /** Everything counted for one backend (or for requests that reached none). */
-class BackendStats {
+class BackendStats implements BackendCounts {
   /** Requests by status class, `CODE_CLASSES` order. */
   readonly requests = new Float64Array(CODE_CLASSES.length);
   readonly duration = new Histogram(DURATION_BUCKETS);
@@ -65,6 +93,45 @@ class BackendStats {
   readonly window = new LatencyWindow();
 
   constructor(readonly label: string) {}
+
+  /** Adds what another isolate counted for the same backend. */
+  add(other: BackendCounts): void {
+    for (let i = 0; i < this.requests.length; i++) this.requests[i] += other.requests[i];
+    this.duration.add(other.duration);
+    this.upstream.add(other.upstream);
+    this.added.add(other.added);
+    for (const kind of Object.keys(this.errors) as ErrorClass[]) {
+      this.errors[kind] += other.errors[kind];
+    }
+    this.retries += other.retries;
+    this.inFlight += other.inFlight;
+    this.window.add(other.window);
+  }
+}
+
+/**
+ * What one isolate counted, as sent from a worker to the primary isolate,
+ * which adds every worker's figures into the views the admin API serves.
+ *
+ * @example
+ * ```ts
+ * // in a worker:
+ * self.postMessage({ type: "snapshot", snapshot: telemetry.snapshot() });
+ * // in the primary isolate:
+ * telemetry.peers = () => workers.snapshots();
+ * ```
+ */
+export interface TelemetrySnapshot {
+  /** Per backend, and for requests that reached none. */
+  readonly backends: readonly BackendCounts[];
+}
+
+/** Every isolate's figures added up. */
+interface Tally {
+  /** By backend label (URL origin, or `none`). */
+  readonly stats: Map<string, BackendStats>;
+  /** Requests each isolate answered: the primary first, then the workers; undefined when one did not answer. */
+  readonly answered: (number | undefined)[];
 }
 
 /**
@@ -99,7 +166,7 @@ export interface BackendStatus {
  *
  * @example
  * ```ts
- * const status: Status = telemetry.status();
+ * const status: Status = await telemetry.status();
  * status.backends.filter((backend) => backend.state === "up").length;
  * ```
  */
@@ -116,7 +183,7 @@ export interface Status {
  *
  * @example
  * ```ts
- * const history: History = telemetry.history();
+ * const history: History = await telemetry.history();
  * history.backends[0].points.at(-1); // { at, requests, errors, p50, p95, p99 }
  * ```
  */
@@ -133,7 +200,7 @@ export interface History {
  * const telemetry = new Telemetry({ config, balancer, health, transports, accessLog });
  * using ctx = RequestContext.open(request, info, { observer: telemetry });
  * // ...
- * const text = telemetry.metricsText();
+ * const text = await telemetry.metricsText();
  * ```
  */
 export class Telemetry implements RequestObserver {
@@ -147,6 +214,8 @@ export class Telemetry implements RequestObserver {
   readonly #none = new BackendStats(NO_BACKEND);
   /** Config reloads by outcome. */
   readonly configReloads = { success: 0, failure: 0 };
+  /** The worker isolates' figures, which the admin views add to this isolate's own. */
+  peers: (() => Promise<(TelemetrySnapshot | undefined)[]>) | undefined;
 
   constructor(parts: {
     config: Config;
@@ -239,12 +308,19 @@ export class Telemetry implements RequestObserver {
     });
   }
 
-  /** `GET /metrics`: every metric in the Prometheus text format. */
-  metricsText(): string {
+  /** What this isolate counted, to send to the primary isolate. */
+  snapshot(): TelemetrySnapshot {
+    return { backends: [...this.#stats.values(), this.#none] };
+  }
+
+  /** `GET /metrics`: every metric in the Prometheus text format, over every isolate. */
+  async metricsText(): Promise<string> {
     const text = new MetricsText();
     const backends = this.#balancer.backends;
-    const perBackend = [...this.#stats.values()];
-    const all = [...perBackend, this.#none];
+    const tally = await this.#tally();
+    const none = tally.stats.get(NO_BACKEND)!;
+    const all = [...tally.stats.values()];
+    const perBackend = all.filter((stats) => stats !== none);
     const label = (stats: BackendStats): Labels => ({ backend: stats.label });
 
     text.family("lb_requests_total", "counter", "Requests answered, by backend and status class.");
@@ -302,6 +378,16 @@ export class Telemetry implements RequestObserver {
       text.sample("lb_in_flight_requests", label(stats), stats.inFlight);
     }
     this.#connectionMetrics(text);
+    text.family(
+      "lb_worker_requests_total",
+      "counter",
+      "Requests answered by each isolate: 0 is the primary, which also probes backends and serves this API.",
+    );
+    tally.answered.forEach((count, worker) => {
+      if (count !== undefined) {
+        text.sample("lb_worker_requests_total", { worker: String(worker) }, count);
+      }
+    });
     text.family("lb_config_reloads_total", "counter", "Config reloads, by result.");
     for (const [result, count] of Object.entries(this.configReloads)) {
       text.sample("lb_config_reloads_total", { result }, count);
@@ -358,8 +444,27 @@ export class Telemetry implements RequestObserver {
     return stats;
   }
 
-  /** `GET /status`. */
-  status(): Status {
+  /** Every isolate's figures added up: this one's and its peers'. */
+  async #tally(): Promise<Tally> {
+    const snapshots = [this.snapshot(), ...await this.peers?.() ?? []];
+    const stats = new Map<string, BackendStats>();
+    const answered = snapshots.map((snapshot) => {
+      if (snapshot === undefined) return undefined;
+      let count = 0;
+      for (const counts of snapshot.backends) {
+        let sum = stats.get(counts.label);
+        if (sum === undefined) stats.set(counts.label, sum = new BackendStats(counts.label));
+        sum.add(counts);
+        for (const requests of counts.requests) count += requests;
+      }
+      return count;
+    });
+    return { stats, answered };
+  }
+
+  /** `GET /status`, over every isolate. */
+  async status(): Promise<Status> {
+    const tally = await this.#tally();
     const now = Date.now();
     const { admin, ...config } = this.#config;
     return {
@@ -373,7 +478,7 @@ export class Telemetry implements RequestObserver {
         },
       },
       backends: this.#balancer.backends.map((backend) => {
-        const stats = this.#statsOf(backend);
+        const stats = tally.stats.get(backend.url.origin) ?? new BackendStats(backend.url.origin);
         return {
           id: backend.id,
           url: backend.url.origin,
@@ -388,15 +493,16 @@ export class Telemetry implements RequestObserver {
     };
   }
 
-  /** `GET /history`. */
-  history(): History {
+  /** `GET /history`, over every isolate. */
+  async history(): Promise<History> {
+    const tally = await this.#tally();
     const now = Date.now();
     return {
       slice_ms: SLICE_MS,
       backends: this.#balancer.backends.map((backend) => ({
         id: backend.id,
         url: backend.url.origin,
-        points: this.#statsOf(backend).window.history(now),
+        points: (tally.stats.get(backend.url.origin)?.window ?? new LatencyWindow()).history(now),
       })),
     };
   }

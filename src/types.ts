@@ -31,6 +31,20 @@ export interface Backend {
   ejectedUntil: number;
   /** `performance.now()` when it last joined rotation (added, up again, back from ejection). */
   joinedAt: number;
+  /** Health-check and outlier-ejection counts, kept by health checking. */
+  readonly streak: HealthStreak;
+}
+
+/** A backend's results in a row, which the health thresholds are measured against. */
+export interface HealthStreak {
+  /** Probe successes in a row. */
+  successes: number;
+  /** Probe failures and real-traffic timeouts in a row. */
+  failures: number;
+  /** 5xx answers and transport errors in a row from real traffic. */
+  passiveFailures: number;
+  /** Ejections so far; each one lasts twice the previous, up to the maximum. */
+  ejections: number;
 }
 
 /**
@@ -64,6 +78,11 @@ export interface Strategy {
 export interface StrategyOptions {
   /** Name of the sticky-session cookie. */
   cookie: string;
+  /**
+   * The round-robin position, one Uint32 over a SharedArrayBuffer that every
+   * worker isolate shares, so the rotation stays even across them.
+   */
+  turn: Uint32Array<SharedArrayBuffer>;
 }
 
 /** Creates a fresh strategy instance; each balancer owns its own state. */

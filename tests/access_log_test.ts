@@ -178,7 +178,7 @@ Deno.test("access log: a client that leaves mid-body still gets its line, with t
   const entry = JSON.parse(lines[0]);
   assert.equal(entry.status, 200);
   assert.ok(entry.bytes > 0, "some bytes went out");
-  assert.equal(lb.proxy.telemetry.status().backends[0].in_flight, 0);
+  assert.equal((await lb.proxy.telemetry.status()).backends[0].in_flight, 0);
 });
 
 Deno.test("access log: a retried request logs both attempts and the backend that answered", async () => {

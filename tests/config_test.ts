@@ -42,6 +42,7 @@ async function with_temp_dir(body: (dir: string) => Promise<void>): Promise<void
 Deno.test("defaults fill every optional section and key", () => {
   const expected: Config = {
     listen: { host: "0.0.0.0", port: 8080 },
+    workers: 1,
     strategy: "round_robin",
     transport: "http1",
     backends: [{ url: "http://127.0.0.1:9001", weight: 1, transport: "http1", slow_start: 0 }],
@@ -102,6 +103,7 @@ Deno.test("keys missing inside a section get their defaults; an empty section is
 Deno.test("a full config is kept as written", () => {
   const config = parseConfig(
     `listen: { host: 127.0.0.1, port: 0 }
+workers: 3
 strategy: weighted_round_robin
 transport: fetch
 backends:
@@ -149,6 +151,7 @@ logging:
   );
   assert.deepEqual(config, {
     listen: { host: "127.0.0.1", port: 0 },
+    workers: 3,
     strategy: "weighted_round_robin",
     transport: "fetch",
     backends: [{
@@ -260,7 +263,7 @@ timeouts: { connect: 5s, response: 1m, drain: 24h }
 
 Deno.test("unknown top-level key", () => {
   assert.deepEqual(problems(`strategi: random\n${BACKEND}`), [
-    "config.yaml:1 strategi: unknown key (expected one of listen, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging)",
+    "config.yaml:1 strategi: unknown key (expected one of listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging)",
   ]);
 });
 
@@ -329,6 +332,21 @@ Deno.test("weight 0 or not an integer", () => {
   assert.deepEqual(problems(`${BACKEND}    weight: 1000001\n`), [
     "config.yaml:3 backends.0.weight: expected an integer <= 1000000, got 1000001",
   ]);
+});
+
+Deno.test("workers: auto is the CPU count; anything but 1 to 64 is refused", () => {
+  assert.equal(
+    parseConfig(`workers: auto\n${BACKEND}`, "config.yaml").workers,
+    navigator.hardwareConcurrency,
+  );
+  assert.equal(parseConfig(`workers: 4\n${BACKEND}`, "config.yaml").workers, 4);
+  const expected = 'expected "auto" (one per CPU) or an integer from 1 to 64';
+  for (const value of ["0", "65", "1.5", "many"]) {
+    const shown = value === "many" ? '"many"' : value;
+    assert.deepEqual(problems(`workers: ${value}\n${BACKEND}`), [
+      `config.yaml:1 workers: ${expected}, got ${shown}`,
+    ]);
+  }
 });
 
 Deno.test("thresholds are integers >= 1", () => {
@@ -497,7 +515,7 @@ Deno.test("empty file", () => {
 
 Deno.test("a document that is not a mapping", () => {
   assert.deepEqual(problems("- url: http://127.0.0.1:9001\n"), [
-    'config.yaml:1: expected a mapping with keys listen, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, got [{"url":"http://127.0.0.1:9001"}]',
+    'config.yaml:1: expected a mapping with keys listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, got [{"url":"http://127.0.0.1:9001"}]',
   ]);
 });
 

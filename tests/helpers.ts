@@ -327,6 +327,8 @@ export interface GatheringProcess {
   stderr(): string;
   /** Resolves once both streams ended. */
   readonly drained: Promise<void>;
+  /** Kills the child if it still runs (a failed check leaves it running), then waits for its output to end. */
+  finish(): Promise<void>;
 }
 
 /** Spawns `command` with `args`, gathering stderr (and stdout when `stdout` is "piped"). */
@@ -343,10 +345,17 @@ export function spawnGathering(
     );
   const streams = [gather(child.stderr, "stderr")];
   if (stdout === "piped") streams.push(gather(child.stdout, "stdout"));
+  const drained = Promise.all(streams).then(() => {});
   return {
     child,
     stdout: () => text.stdout,
     stderr: () => text.stderr,
-    drained: Promise.all(streams).then(() => {}),
+    drained,
+    async finish() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* it has exited */ }
+      await Promise.all([drained, child.status]);
+    },
   };
 }

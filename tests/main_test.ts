@@ -111,7 +111,7 @@ Deno.test("main: SIGTERM stops accepting, lets the in-flight request finish, exi
     assert.equal(status.code, 0, spawned.stderr());
   } finally {
     release();
-    await spawned.drained;
+    await spawned.finish();
     await Deno.remove(path);
   }
 });
@@ -136,7 +136,7 @@ Deno.test("main: the banner on stderr, access-log lines on stdout", async () => 
       listening,
       new RegExp(
         String.raw`^listening on http://127\.0\.0\.1:(\d+), admin http://127\.0\.0\.1:(\d+), ` +
-          `strategy round_robin, backends ${backend.url} ${dead.url}$`,
+          `workers 1, strategy round_robin, backends ${backend.url} ${dead.url}$`,
       ),
     );
     assert.match(
@@ -163,7 +163,7 @@ Deno.test("main: the banner on stderr, access-log lines on stdout", async () => 
     spawned.child.kill("SIGTERM");
     assert.equal((await spawned.child.status).code, 0);
   } finally {
-    await spawned.drained;
+    await spawned.finish();
     await Deno.remove(path);
   }
 });

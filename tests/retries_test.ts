@@ -163,6 +163,8 @@ Deno.test("retries: an exhausted budget sends the failure back instead", async (
     await response.body?.cancel();
     statuses.push(response.status);
   }
-  // 1: retried (the one always allowed) to good; 2: good; 3: failing, budget spent; 4: good
-  assert.deepEqual(statuses, [200, 200, 502, 200]);
+  // A retry's pick takes the next turn of the rotation; a refused one does not.
+  // 1: failing, retried (the one retry always allowed) to good; 2: failing, budget spent;
+  // 3: good; 4: failing, budget spent
+  assert.deepEqual(statuses, [200, 502, 200, 502]);
 });

@@ -88,7 +88,7 @@ Deno.test("tooling: deno task compile builds a standalone balancer that serves t
       } finally {
         spawned.child.kill("SIGTERM");
         await spawned.child.status;
-        await spawned.drained;
+        await spawned.finish();
       }
     });
     await backend.shutdown();

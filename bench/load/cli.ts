@@ -29,13 +29,13 @@ export class UsageError extends Error {
 /** The `--help` text. */
 export const HELP_TEXT = `Usage: deno task bench:load [options]
 
-Starts backends, this balancer (transports http1 and fetch), HAProxy and nginx when installed,
-drives each with wrk (or hey) in interleaved rounds and prints one markdown table per scenario.
+Starts backends, this balancer (transports http1 and fetch, and http1 with 2 workers), HAProxy
+and nginx when installed, drives each with wrk (or hey) in interleaved rounds and prints one markdown table per scenario.
 
 Options:
   --scenario NAME    small | large | post; repeatable or a comma list (default: all three)
   --duration T       Length of each measurement: 10s, 1m or whole seconds (default: 10s)
-  --only IDS         Comma list of setup ids, e.g. direct,http1,fetch,haproxy,nginx
+  --only IDS         Comma list of setup ids, e.g. direct,http1,http1-w2,fetch,haproxy,nginx
                      (default: every setup whose tools are installed)
   --connections N    Concurrent connections of the load generator (default: 50)
   --rounds N         Rounds; the table shows the median across them (default: 2)

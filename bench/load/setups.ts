@@ -1,6 +1,6 @@
 /**
  * The setups the load benchmark compares, built in one list: the backend
- * hit directly, this balancer per transport, HAProxy and nginx.
+ * hit directly, this balancer per transport and worker count, HAProxy and nginx.
  *
  * @module
  */
@@ -24,12 +24,13 @@ export interface Setup {
 
 /**
  * Every setup, in table order. A balancer variant is one more line, e.g.
- * `balancer("http1-w2", "deno-lb http1 ×2 workers", { transport: "http1", workers: 2 })`.
+ * `balancer("fetch-w2", "deno-lb fetch ×2 workers", { transport: "fetch", workers: 2 })`.
  */
 export function buildSetups(tools: Tools): Setup[] {
   return [
     { id: "direct", label: "backend direct", start: direct },
     balancer("http1", "deno-lb http1", { transport: "http1" }),
+    balancer("http1-w2", "deno-lb http1 ×2 workers", { transport: "http1", workers: 2 }),
     balancer("fetch", "deno-lb fetch", { transport: "fetch" }),
     peer("haproxy", "HAProxy", tools.haproxy, startHaproxy),
     peer("nginx", "nginx", tools.nginx, startNginxProxy),

@@ -12,7 +12,7 @@ import type { Strategy, StrategyFactory } from "../types.ts";
  *
  * @example
  * ```ts
- * const strategy = random({ cookie: "lb_backend" });
+ * const strategy = random({ cookie: "lb_backend", turn: new Uint32Array(new SharedArrayBuffer(4)) });
  * const { backend } = strategy.select(healthyBackends, request);
  * ```
  */

@@ -15,12 +15,13 @@ import { roundRobin } from "./round_robin.ts";
  *
  * @example
  * ```ts
- * const strategy = sticky({ cookie: "lb_backend" });
+ * const strategy = sticky({ cookie: "lb_backend", turn: new Uint32Array(new SharedArrayBuffer(4)) });
  * const { backend, setCookie } = strategy.select(healthyBackends, request);
  * ```
  */
-export const sticky: StrategyFactory = ({ cookie }): Strategy => {
-  const fallback = roundRobin({ cookie });
+export const sticky: StrategyFactory = (options): Strategy => {
+  const { cookie } = options;
+  const fallback = roundRobin(options);
   const choose = (pick: Strategy["select"]): Strategy["select"] => (candidates, request, ramps) => {
     const id = readCookie(request.headers.get("cookie"), cookie);
     const pinned = id === undefined ? undefined : findById(candidates, id);

@@ -10,11 +10,13 @@ import type { Backend, Strategy, StrategyFactory } from "../types.ts";
 /**
  * Each pick adds every candidate's weight to its running score, takes the
  * highest score, and lowers the winner's score by the sum of the weights. A
- * backend in slow start counts with its weight times its ramp factor.
+ * backend in slow start counts with its weight times its ramp factor. Each
+ * worker isolate keeps its own scores: the weights' proportions hold across
+ * workers, the smooth interleaving within each one.
  *
  * @example
  * ```ts
- * const strategy = weightedRoundRobin({ cookie: "lb_backend" });
+ * const strategy = weightedRoundRobin({ cookie: "lb_backend", turn: new Uint32Array(new SharedArrayBuffer(4)) });
  * const { backend } = strategy.select(healthyBackends, request);
  * ```
  */

@@ -1,0 +1,174 @@
+/**
+ * A backend whose run-time state (health, drain, ejection, slow start and the
+ * health-check streaks) lives in a SharedArrayBuffer, so that every worker
+ * isolate holding the same buffer sees one state: a probe in one isolate
+ * takes the backend out of rotation in all of them.
+ *
+ * @module
+ */
+
+import type { Backend, HealthStreak, TransportName } from "../types.ts";
+
+/** The config fields a backend is made of. */
+export interface BackendSettings {
+  url: string;
+  weight: number;
+  transport: TransportName;
+  slow_start?: number;
+}
+
+// Int32 slots.
+const HEALTHY = 0;
+const DRAINING = 1;
+const SUCCESSES = 2;
+const FAILURES = 3;
+const PASSIVE_FAILURES = 4;
+const EJECTIONS = 5;
+const INT_SLOTS = 6;
+// BigInt64 slots after the Int32 ones: times in Unix microseconds, 0 for "never".
+const EJECTED_UNTIL = 0;
+const JOINED_AT = 1;
+const TIMES_OFFSET = 8 * Math.ceil((INT_SLOTS * 4) / 8);
+const STATE_BYTES = TIMES_OFFSET + 2 * 8;
+
+/**
+ * The state of a new backend: healthy, in rotation, its slow start counted
+ * from `joinedAt` (a `performance.now()` time; `-Infinity` for none).
+ *
+ * @example
+ * ```ts
+ * const backend = new SharedBackend(settings, newBackendState(performance.now()));
+ * ```
+ */
+export function newBackendState(joinedAt: number): SharedArrayBuffer {
+  const state = new SharedArrayBuffer(STATE_BYTES);
+  new Int32Array(state)[HEALTHY] = 1;
+  new BigInt64Array(state, TIMES_OFFSET)[JOINED_AT] = toShared(joinedAt);
+  return state;
+}
+
+/**
+ * A {@linkcode Backend} over a shared state buffer. Each isolate builds its
+ * own object for the same buffer; config fields (weight, transport, slow
+ * start) are per object, as every isolate applies the same config.
+ *
+ * Times cross isolates as Unix microseconds, because each isolate's
+ * `performance.now()` counts from its own start; the getters and setters
+ * convert to and from this isolate's `performance.now()`. Counters are read
+ * and written with Atomics; an increment is a load and a store, so two
+ * isolates failing at the same instant may count one failure, which delays a
+ * threshold by one.
+ *
+ * @example
+ * ```ts
+ * const primary = new SharedBackend(settings, newBackendState(-Infinity));
+ * const inWorker = new SharedBackend(settings, primary.state);
+ * primary.healthy = false;
+ * inWorker.healthy; // false
+ * ```
+ */
+export class SharedBackend implements Backend {
+  readonly id: string;
+  readonly url: URL;
+  weight: number;
+  transport: TransportName;
+  slowStart: number;
+  readonly streak: HealthStreak;
+  readonly #ints: Int32Array;
+  readonly #times: BigInt64Array;
+
+  constructor(settings: BackendSettings, readonly state: SharedArrayBuffer) {
+    this.id = backendId(settings.url);
+    this.url = new URL(settings.url);
+    this.weight = settings.weight;
+    this.transport = settings.transport;
+    this.slowStart = settings.slow_start ?? 0;
+    this.#ints = new Int32Array(state, 0, INT_SLOTS);
+    this.#times = new BigInt64Array(state, TIMES_OFFSET, 2);
+    this.streak = new SharedStreak(this.#ints);
+  }
+
+  get healthy(): boolean {
+    return Atomics.load(this.#ints, HEALTHY) === 1;
+  }
+  set healthy(value: boolean) {
+    Atomics.store(this.#ints, HEALTHY, value ? 1 : 0);
+  }
+
+  get draining(): boolean {
+    return Atomics.load(this.#ints, DRAINING) === 1;
+  }
+  set draining(value: boolean) {
+    Atomics.store(this.#ints, DRAINING, value ? 1 : 0);
+  }
+
+  get ejectedUntil(): number {
+    return fromShared(Atomics.load(this.#times, EJECTED_UNTIL), 0);
+  }
+  set ejectedUntil(value: number) {
+    Atomics.store(this.#times, EJECTED_UNTIL, toShared(value));
+  }
+
+  get joinedAt(): number {
+    return fromShared(Atomics.load(this.#times, JOINED_AT), -Infinity);
+  }
+  set joinedAt(value: number) {
+    Atomics.store(this.#times, JOINED_AT, toShared(value));
+  }
+}
+
+class SharedStreak implements HealthStreak {
+  constructor(readonly ints: Int32Array) {}
+
+  get successes(): number {
+    return Atomics.load(this.ints, SUCCESSES);
+  }
+  set successes(value: number) {
+    Atomics.store(this.ints, SUCCESSES, value);
+  }
+  get failures(): number {
+    return Atomics.load(this.ints, FAILURES);
+  }
+  set failures(value: number) {
+    Atomics.store(this.ints, FAILURES, value);
+  }
+  get passiveFailures(): number {
+    return Atomics.load(this.ints, PASSIVE_FAILURES);
+  }
+  set passiveFailures(value: number) {
+    Atomics.store(this.ints, PASSIVE_FAILURES, value);
+  }
+  get ejections(): number {
+    return Atomics.load(this.ints, EJECTIONS);
+  }
+  set ejections(value: number) {
+    Atomics.store(this.ints, EJECTIONS, value);
+  }
+}
+
+/** A `performance.now()` time as Unix microseconds; 0 stands for 0 and -Infinity. */
+function toShared(time: number): bigint {
+  if (time === 0 || time === -Infinity) return 0n;
+  return BigInt(Math.round((performance.timeOrigin + time) * 1000));
+}
+
+function fromShared(micros: bigint, never: number): number {
+  return micros === 0n ? never : Number(micros) / 1000 - performance.timeOrigin;
+}
+
+/**
+ * The stable opaque id of a backend: a hash of its URL, so it does not depend
+ * on the backend's position in the config.
+ *
+ * @example
+ * ```ts
+ * backendId("http://127.0.0.1:9001"); // always the same 8 hex digits
+ * ```
+ */
+export function backendId(url: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < url.length; i++) {
+    hash = Math.imul(hash ^ url.charCodeAt(i), 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, "0");
+}

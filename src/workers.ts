@@ -1,0 +1,162 @@
+/**
+ * The worker isolates of `workers: N`, seen from the primary isolate: it
+ * starts them on the proxy's port, hands each the backend state it shares,
+ * passes reloaded configs on, gathers their telemetry for the admin API,
+ * prints their log lines, restarts one that fails, and stops them.
+ *
+ * @module
+ */
+
+import type { Config, ListenConfig } from "./config.ts";
+import type { SharedBalancerState } from "./load_balancer.ts";
+import type { TelemetrySnapshot } from "./telemetry.ts";
+
+/** What the primary isolate tells a worker. */
+export type WorkerCommand =
+  | { type: "start"; config: Config; shared: SharedBalancerState }
+  | { type: "configure"; config: Config; shared: SharedBalancerState }
+  | { type: "snapshot"; id: number }
+  | { type: "stop" };
+
+/** What a worker tells the primary isolate. */
+export type WorkerReport =
+  | { type: "listening" }
+  | { type: "log"; line: string }
+  | { type: "snapshot"; id: number; snapshot: TelemetrySnapshot }
+  | { type: "stopped"; drained: boolean };
+
+/** How long the admin API waits for a worker's figures before it answers without them. */
+const SNAPSHOT_TIMEOUT_MS = 1000;
+/** How long after the drain deadline a worker may take to report that it stopped. */
+const STOP_GRACE_MS = 1000;
+
+interface Running {
+  worker: Worker;
+  listening: PromiseWithResolvers<void>;
+  stopped: PromiseWithResolvers<boolean>;
+  isListening: boolean;
+}
+
+/**
+ * Worker isolates serving beside the primary one. Worker `i` (from 1; the
+ * primary is 0) reports under that number in `lb_worker_requests_total`.
+ *
+ * @example
+ * ```ts
+ * const workers = new WorkerPool(1, config, balancer.shared(), console.error);
+ * await workers.ready;
+ * const snapshots = await workers.snapshots();
+ * await workers.stop();
+ * ```
+ */
+export class WorkerPool {
+  /** Resolves once every worker listens (or failed to start, which is logged). */
+  readonly ready: Promise<void>;
+  readonly #running: Running[] = [];
+  readonly #listen: ListenConfig;
+  readonly #log: (line: string) => void;
+  readonly #snapshots = new Map<number, (snapshot: TelemetrySnapshot) => void>();
+  #config: Config;
+  #shared: SharedBalancerState;
+  #nextSnapshot = 0;
+  #stopping = false;
+
+  /**
+   * Starts `count` workers on `config`, whose `listen` must name the port
+   * the primary got. `entry` is the workers' module.
+   */
+  constructor(
+    count: number,
+    config: Config,
+    shared: SharedBalancerState,
+    log: (line: string) => void,
+    readonly entry: URL = new URL("./worker_main.ts", import.meta.url),
+  ) {
+    this.#config = config;
+    this.#listen = config.listen;
+    this.#shared = shared;
+    this.#log = log;
+    for (let i = 0; i < count; i++) this.#running.push(this.#spawn(i));
+    this.ready = Promise.all(this.#running.map((running) => running.listening.promise))
+      .then(() => {});
+  }
+
+  /** Puts a reloaded config in force in every worker, over the primary's current `shared` state. */
+  configure(config: Config, shared: SharedBalancerState): void {
+    this.#config = { ...config, listen: this.#listen };
+    this.#shared = shared;
+    for (const { worker } of this.#running) {
+      worker.postMessage({ type: "configure", config: this.#config, shared } as WorkerCommand);
+    }
+  }
+
+  /** Every worker's telemetry, in worker order; undefined for one that did not answer in time. */
+  snapshots(): Promise<(TelemetrySnapshot | undefined)[]> {
+    return Promise.all(this.#running.map(({ worker }) => this.#snapshot(worker)));
+  }
+
+  /**
+   * Tells every worker to stop and drain, waits until they reported (at most
+   * `timeouts.drain` and a second), then ends them. Resolves to true when
+   * every worker finished its requests in time.
+   */
+  async stop(): Promise<boolean> {
+    this.#stopping = true;
+    for (const { worker } of this.#running) worker.postMessage({ type: "stop" } as WorkerCommand);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.#config.timeouts.drain + STOP_GRACE_MS);
+    });
+    const all = Promise.all(this.#running.map(({ stopped }) => stopped.promise));
+    const drained = await Promise.race([all.then((each) => each.every(Boolean)), deadline]);
+    clearTimeout(timer);
+    for (const { worker } of this.#running) worker.terminate();
+    return drained;
+  }
+
+  #spawn(index: number): Running {
+    const worker = new Worker(this.entry, { type: "module" });
+    const running: Running = {
+      worker,
+      listening: Promise.withResolvers(),
+      stopped: Promise.withResolvers(),
+      isListening: false,
+    };
+    const number = index + 1;
+    worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
+      if (data.type === "listening") {
+        running.isListening = true;
+        running.listening.resolve();
+      } else if (data.type === "log") this.#log(data.line);
+      else if (data.type === "snapshot") this.#snapshots.get(data.id)?.(data.snapshot);
+      else running.stopped.resolve(data.drained);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.terminate();
+      running.stopped.resolve(false);
+      if (!running.isListening) {
+        this.#log(`worker ${number} failed to start: ${event.message}`);
+        running.listening.resolve();
+      } else if (!this.#stopping) {
+        this.#log(`worker ${number} failed: ${event.message}; starting a new one`);
+        this.#running[index] = this.#spawn(index);
+      }
+    };
+    const start: WorkerCommand = { type: "start", config: this.#config, shared: this.#shared };
+    worker.postMessage(start);
+    return running;
+  }
+
+  #snapshot(worker: Worker): Promise<TelemetrySnapshot | undefined> {
+    const id = this.#nextSnapshot++;
+    const { promise, resolve } = Promise.withResolvers<TelemetrySnapshot | undefined>();
+    const timer = setTimeout(() => resolve(undefined), SNAPSHOT_TIMEOUT_MS);
+    this.#snapshots.set(id, resolve);
+    worker.postMessage({ type: "snapshot", id } as WorkerCommand);
+    return promise.finally(() => {
+      clearTimeout(timer);
+      this.#snapshots.delete(id);
+    });
+  }
+}
