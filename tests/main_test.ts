@@ -77,44 +77,60 @@ Deno.test("main: --help lists the flags; an unknown flag exits 2", async () => {
   assert.match(bad.stderr, /bogus/);
 });
 
-Deno.test("main: SIGTERM stops accepting, lets the in-flight request finish, exits 0", async () => {
-  const { promise: released, resolve: release } = Promise.withResolvers<void>();
-  const { promise: arrived, resolve: onArrive } = Promise.withResolvers<void>();
-  await using backend = startBackend(async (request) => {
-    if (new URL(request.url).pathname !== "/slow") return new Response("probe ok");
-    onArrive();
-    await released;
-    return new Response("finished");
-  });
-  const path = await writeConfig(
-    "listen: { host: 127.0.0.1, port: 0 }\n" + backendsYaml([backend.url]) +
-      "health_check: { interval: 1m }\ntimeouts: { drain: 10s }\n",
-  );
-  const spawned = spawnGathering(Deno.execPath(), ["run", ...PERMISSIONS, MAIN, "--config", path]);
-  const { child } = spawned;
-  try {
-    await waitFor(
-      () => /listening on http:\/\/127\.0\.0\.1:\d+/.test(spawned.stderr()),
-      "the banner",
+for (const workers of [1, 2]) {
+  Deno.test(`main: SIGTERM stops accepting, lets the in-flight request finish, exits 0 (workers ${workers})`, async () => {
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
+    const { promise: arrived, resolve: onArrive } = Promise.withResolvers<void>();
+    await using backend = startBackend(async (request) => {
+      if (new URL(request.url).pathname !== "/slow") return new Response("probe ok");
+      onArrive();
+      await released;
+      return new Response("finished");
+    });
+    const path = await writeConfig(
+      "listen: { host: 127.0.0.1, port: 0 }\n" + backendsYaml([backend.url]) +
+        `health_check: { interval: 1m }\ntimeouts: { drain: 10s }\nworkers: ${workers}\n`,
     );
-    const port = Number(spawned.stderr().match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)![1]);
-    const inFlight = fetch(`http://127.0.0.1:${port}/slow`);
-    await arrived;
-    child.kill("SIGTERM");
-    await waitFor(() => spawned.stderr().includes("SIGTERM: draining"), "the drain line");
-    await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port }));
-    release();
-    const response = await inFlight;
-    assert.equal(response.status, 200);
-    assert.equal(await response.text(), "finished");
-    const status = await child.status;
-    assert.equal(status.code, 0, spawned.stderr());
-  } finally {
-    release();
-    await spawned.finish();
-    await Deno.remove(path);
-  }
-});
+    const spawned = spawnGathering(Deno.execPath(), [
+      "run",
+      ...PERMISSIONS,
+      MAIN,
+      "--config",
+      path,
+    ]);
+    const { child } = spawned;
+    try {
+      await waitFor(
+        () => /listening on http:\/\/127\.0\.0\.1:\d+/.test(spawned.stderr()),
+        "the banner",
+      );
+      const port = Number(spawned.stderr().match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)![1]);
+      const inFlight = fetch(`http://127.0.0.1:${port}/slow`);
+      await arrived;
+      child.kill("SIGTERM");
+      await waitFor(() => spawned.stderr().includes("SIGTERM: draining"), "the drain line");
+      // Each isolate closes its listener when the stop reaches it.
+      await waitFor(
+        () =>
+          Deno.connect({ hostname: "127.0.0.1", port }).then((conn) => {
+            conn.close();
+            return false;
+          }, () => true),
+        "every listener to close",
+      );
+      release();
+      const response = await inFlight;
+      assert.equal(response.status, 200);
+      assert.equal(await response.text(), "finished");
+      const status = await child.status;
+      assert.equal(status.code, 0, spawned.stderr());
+    } finally {
+      release();
+      await spawned.finish();
+      await Deno.remove(path);
+    }
+  });
+}
 
 Deno.test("main: the banner on stderr, access-log lines on stdout", async () => {
   await using backend = startBackend(() => new Response("hi"));
