@@ -34,7 +34,7 @@ interface Running {
   worker: Worker;
   listening: PromiseWithResolvers<void>;
   stopped: PromiseWithResolvers<boolean>;
-  isListening: boolean;
+  state: "starting" | "listening" | "failed";
 }
 
 /**
@@ -92,7 +92,7 @@ export class WorkerPool {
 
   /** Every worker's telemetry, in worker order; undefined for one that did not answer in time. */
   snapshots(): Promise<(TelemetrySnapshot | undefined)[]> {
-    return Promise.all(this.#running.map(({ worker }) => this.#snapshot(worker)));
+    return Promise.all(this.#running.map((running) => this.#snapshot(running)));
   }
 
   /**
@@ -120,12 +120,12 @@ export class WorkerPool {
       worker,
       listening: Promise.withResolvers(),
       stopped: Promise.withResolvers(),
-      isListening: false,
+      state: "starting",
     };
     const number = index + 1;
     worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
       if (data.type === "listening") {
-        running.isListening = true;
+        running.state = "listening";
         running.listening.resolve();
       } else if (data.type === "log") this.#log(data.line);
       else if (data.type === "snapshot") this.#snapshots.get(data.id)?.(data.snapshot);
@@ -134,8 +134,11 @@ export class WorkerPool {
     worker.onerror = (event) => {
       event.preventDefault();
       worker.terminate();
-      running.stopped.resolve(false);
-      if (!running.isListening) {
+      const starting = running.state === "starting";
+      running.state = "failed";
+      // One that never listened had no requests to lose.
+      running.stopped.resolve(starting);
+      if (starting) {
         this.#log(`worker ${number} failed to start: ${event.message}`);
         running.listening.resolve();
       } else if (!this.#stopping) {
@@ -148,7 +151,8 @@ export class WorkerPool {
     return running;
   }
 
-  #snapshot(worker: Worker): Promise<TelemetrySnapshot | undefined> {
+  #snapshot({ worker, state }: Running): Promise<TelemetrySnapshot | undefined> {
+    if (state === "failed") return Promise.resolve(undefined);
     const id = this.#nextSnapshot++;
     const { promise, resolve } = Promise.withResolvers<TelemetrySnapshot | undefined>();
     const timer = setTimeout(() => resolve(undefined), SNAPSHOT_TIMEOUT_MS);

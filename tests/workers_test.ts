@@ -150,7 +150,11 @@ Deno.test("workers: a reload reaches the worker, and drain through the admin API
   }
 });
 
-Deno.test("workers: a worker that fails is logged and replaced", async () => {
+/** A pool of one worker whose first `crashOn` command throws; `lines` gets its log. */
+async function withCrashingWorker(
+  crashOn: "start" | "snapshot",
+  check: (pool: WorkerPool, lines: string[]) => Promise<void>,
+): Promise<void> {
   await using backend = startNamedBackend();
   const config = parseConfig(
     `listen: { host: 127.0.0.1, port: 0 }\nlogging: { access: off }\n${
@@ -159,6 +163,7 @@ Deno.test("workers: a worker that fails is logged and replaced", async () => {
     "test.yaml",
   );
   const lines: string[] = [];
+  Deno.env.set("LB_TEST_CRASH_ON", crashOn);
   const pool = new WorkerPool(
     1,
     config,
@@ -168,12 +173,27 @@ Deno.test("workers: a worker that fails is logged and replaced", async () => {
   );
   try {
     await pool.ready;
+    await check(pool, lines);
+  } finally {
+    Deno.env.delete("LB_TEST_CRASH_ON");
+    Deno.env.delete("LB_TEST_CRASHED");
+    assert.equal(await pool.stop(), true);
+  }
+}
+
+Deno.test("workers: a worker that fails while serving is logged and replaced", async () => {
+  await withCrashingWorker("snapshot", async (pool, lines) => {
     assert.deepEqual(await pool.snapshots(), [undefined], "the crashing worker does not answer");
     await waitFor(() => lines.length > 0, "the failure line");
     assert.match(lines[0], /^worker 1 failed: .*crashed on purpose; starting a new one$/);
     await waitFor(async () => (await pool.snapshots())[0] !== undefined, "its replacement");
-  } finally {
-    Deno.env.delete("LB_TEST_WORKER_CRASHED");
-    assert.equal(await pool.stop(), true);
-  }
+  });
+});
+
+Deno.test("workers: a worker that fails to start is logged and not replaced", async () => {
+  await withCrashingWorker("start", async (pool, lines) => {
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /^worker 1 failed to start: .*crashed on purpose$/);
+    assert.deepEqual(await pool.snapshots(), [undefined]);
+  });
 });
