@@ -474,6 +474,64 @@ Deno.test("binary bodies pass byte for byte, with content-length and chunked", a
   assert.deepEqual(await bodyBytes(response.body), tricky);
 });
 
+Deno.test("large bodies written in odd pieces arrive intact, chunks never written over", async () => {
+  const body = new Uint8Array(1024 * 1024 + 3).map((_, i) => (i * 31 + (i >> 9)) % 256);
+  const chunkSizes = [1, 4095, 70_000, 3, 200_000, 16_384, 131_072, 17, 65_536];
+  const chunks: Uint8Array[] = [];
+  for (let at = 0, i = 0; at < body.length; i++) {
+    const data = body.subarray(at, at + chunkSizes[i % chunkSizes.length]);
+    chunks.push(encoder.encode(`${data.length.toString(16)}\r\n`), data, encoder.encode("\r\n"));
+    at += data.length;
+  }
+  const responses = [
+    concat([encoder.encode(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]),
+    concat([
+      encoder.encode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+      ...chunks,
+      encoder.encode("0\r\nX-T: v\r\n\r\n"),
+    ]),
+  ];
+  const pieces = [1, 7, 1000, 65_537, 300_000, 2];
+  await using server = new TestServer(async (conn) => {
+    for (let index = 0; await conn.readRequest() !== null; index++) {
+      const wire = responses[index % 2];
+      for (let at = 0, i = 0; at < wire.length; i++) {
+        const piece = wire.subarray(at, at + pieces[i % pieces.length]);
+        await conn.write(piece);
+        at += piece.length;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    }
+  });
+  using client = transport();
+  for (let i = 0; i < 4; i++) {
+    using ctx = context();
+    const response = await client.send(ctx, server.backend, request());
+    // bodyBytes keeps every chunk until the end, so a later read into one shows up here.
+    const received = await bodyBytes(response.body);
+    assert.equal(received.length, body.length);
+    assert.equal(received.findIndex((byte, at) => byte !== body[at]), -1, "first wrong byte");
+  }
+  assert.equal(server.connections.length, 1);
+});
+
+Deno.test("bytes beyond a streamed body's content-length make the connection unusable", async () => {
+  await using server = new TestServer(async (conn) => {
+    while (await conn.readRequest() !== null) {
+      await conn.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await conn.write("worldGARBAGE");
+    }
+  });
+  using client = transport();
+  for (let i = 0; i < 2; i++) {
+    using ctx = context();
+    const response = await client.send(ctx, server.backend, request());
+    assert.equal(await bodyText(response.body), "helloworld");
+  }
+  assert.equal(server.connections.length, 2);
+});
+
 Deno.test("bytes beyond content-length make the connection unusable", async () => {
   await using server = new TestServer(serveEach(() => ok("ok") + "GARBAGE"));
   using client = transport();
@@ -967,6 +1025,19 @@ Deno.test("a bad chunk size errors the body stream and drops the connection", as
     await assert.rejects(bodyText(response.body), isUpstreamError("invalid_response"));
     await within(closed, "closed");
   }
+});
+
+Deno.test("a trailer line over 64 KiB errors the body stream", async () => {
+  await using server = new TestServer(async (conn) => {
+    if (await conn.readRequest() === null) return;
+    await conn.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n");
+    await conn.write(`X-T: ${"a".repeat(70 * 1024)}`);
+    await conn.closedByPeer();
+  });
+  using client = transport();
+  using ctx = context();
+  const response = await client.send(ctx, server.backend, request());
+  await assert.rejects(bodyText(response.body), isUpstreamError("invalid_response"));
 });
 
 Deno.test("a body shorter than content-length errors the stream", async () => {

@@ -8,7 +8,8 @@
 import { UpstreamError } from "../types.ts";
 
 /**
- * Where chunk data goes: each call gets a fresh copy it may keep. A
+ * Where chunk data goes: each call gets a view of the decoded buffer, which the
+ * caller of {@linkcode ChunkedDecoder.decode} must not write over afterwards. A
  * `ReadableStreamDefaultController` is one.
  *
  * @example
@@ -28,6 +29,8 @@ const HTAB = 9;
 const SEMICOLON = 59;
 /** A chunk-size line (with extensions) longer than this is refused. */
 const MAX_SIZE_LINE = 4096;
+/** A trailer line longer than this is refused. */
+const MAX_TRAILER_LINE = 64 * 1024;
 /** Up to 2^52 - 1 bytes per chunk: exact in a double. */
 const MAX_SIZE_DIGITS = 13;
 
@@ -39,7 +42,7 @@ const DONE = 4;
 
 /**
  * One chunked body's decoding state. Feed it the unread part of the read
- * buffer; it enqueues data copies into the sink and returns how far it got.
+ * buffer; it enqueues views of the data into the sink and returns how far it got.
  *
  * @example
  * ```ts
@@ -73,7 +76,7 @@ export class ChunkedDecoder {
       switch (this.#state) {
         case DATA: {
           const take = Math.min(end - at, this.#remaining);
-          sink.enqueue(buffer.slice(at, at + take));
+          sink.enqueue(buffer.subarray(at, at + take));
           this.emitted += take;
           this.#remaining -= take;
           at += take;
@@ -105,7 +108,10 @@ export class ChunkedDecoder {
         }
         case TRAILER: {
           const lf = lineFeed(buffer, at, end);
-          if (lf < 0) return at;
+          if (lf < 0) {
+            if (end - at > MAX_TRAILER_LINE) throw invalid("trailer line too long");
+            return at;
+          }
           if (lf === at || buffer[lf - 1] !== CR) throw invalid("trailer line ended by a bare LF");
           const empty = lf === at + 1;
           at = lf + 1;

@@ -30,6 +30,12 @@ const LENGTH_BODY = 1;
 const CHUNKED_BODY = 2;
 const CLOSE_DELIMITED_BODY = 3;
 
+/** The largest read of a response body. */
+const MAX_BODY_READ = 128 * 1024;
+/** The first read of a body of unknown length; each read that fills its room doubles the next. */
+const MIN_BODY_READ = 16 * 1024;
+
+const EMPTY = new Uint8Array(0);
 const CRLF = new Uint8Array([13, 10]);
 const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
 const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
@@ -85,9 +91,15 @@ export class Http1Exchange
   #remaining = 0;
   #decoder: ChunkedDecoder | null = null;
   #keepAlive = false;
-  /** The unread response bytes are `#buffer[#pos, #end)`. */
+  /**
+   * A streamed body is read into fresh buffers and handed out as views of them,
+   * never written over: the unread bytes are `#bodyBuffer[#pos, #end)` (before
+   * the body, `#buffer[#pos, #end)`).
+   */
+  #bodyBuffer: Uint8Array = EMPTY;
   #pos = 0;
   #end = 0;
+  #readSize = MIN_BODY_READ;
   #reading: Promise<number | null> | null = null;
   #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
   #stack: DisposableStack | null = null;
@@ -168,7 +180,7 @@ export class Http1Exchange
     if (this.#phase !== BODY_PHASE) return;
     this.#phase = DONE_PHASE;
     this.#lease.connection?.close();
-    // The read buffer goes back to the pool on release: let the read into it end first.
+    // Closing the connection ends a pending read: let it end before everything is released.
     await this.#reading?.then(ignore, ignore);
     await this.#finish(false);
   }
@@ -334,6 +346,9 @@ export class Http1Exchange
       this.#mode = CLOSE_DELIMITED_BODY;
       this.#keepAlive = false;
     }
+    this.#bodyBuffer = this.#buffer.slice(this.#pos, this.#end);
+    this.#end -= this.#pos;
+    this.#pos = 0;
     this.#stack = this.#ctx.handOff();
     this.#phase = BODY_PHASE;
     response.body = new ReadableStream<Uint8Array>(this, { highWaterMark: 0 });
@@ -341,22 +356,22 @@ export class Http1Exchange
   }
 
   async #pullBody(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    const buffer = this.#buffer;
     try {
       for (;;) {
+        const buffer = this.#bodyBuffer;
         const pos = this.#pos;
         const end = this.#end;
         if (pos < end) {
           if (this.#mode === LENGTH_BODY) {
             const take = Math.min(end - pos, this.#remaining);
-            this.enqueue(buffer.slice(pos, pos + take));
+            this.enqueue(buffer.subarray(pos, pos + take));
             this.#pos = pos + take;
             this.#remaining -= take;
             if (this.#remaining === 0) await this.#complete(controller, this.#pos === end);
             return;
           }
           if (this.#mode === CLOSE_DELIMITED_BODY) {
-            this.enqueue(buffer.slice(pos, end));
+            this.enqueue(buffer.subarray(pos, end));
             this.#pos = end;
             return;
           }
@@ -367,16 +382,6 @@ export class Http1Exchange
             return;
           }
           if (decoder.emitted > 0) return;
-        }
-        if (this.#pos === this.#end) {
-          this.#pos = this.#end = 0;
-        } else if (this.#pos > 0) {
-          buffer.copyWithin(0, this.#pos, this.#end);
-          this.#end -= this.#pos;
-          this.#pos = 0;
-        }
-        if (this.#end === buffer.byteLength) {
-          throw new UpstreamError("invalid_response", "upstream chunk framing line too long", true);
         }
         const count = await this.#readBody();
         if (this.#phase !== BODY_PHASE) return;
@@ -392,14 +397,30 @@ export class Http1Exchange
     }
   }
 
+  /**
+   * Reads into the free end of the body buffer, or into a fresh one that takes
+   * over the unread bytes (the start of a chunk framing line) when too little is free.
+   */
   async #readBody(): Promise<number | null> {
-    const buffer = this.#end === 0 ? this.#buffer : this.#buffer.subarray(this.#end);
-    const reading = this.#lease.connection!.conn.read(buffer);
+    // A content-length body gets one byte of room more: bytes beyond it make the connection unusable.
+    const wanted = this.#mode === LENGTH_BODY ? this.#remaining + 1 : this.#readSize;
+    let buffer = this.#bodyBuffer;
+    if (buffer.byteLength - this.#end < Math.min(wanted, MIN_BODY_READ)) {
+      const unread = this.#end - this.#pos;
+      const fresh = new Uint8Array(unread + Math.min(wanted, MAX_BODY_READ));
+      fresh.set(buffer.subarray(this.#pos, this.#end));
+      this.#bodyBuffer = buffer = fresh;
+      this.#pos = 0;
+      this.#end = unread;
+    }
+    const room = buffer.subarray(this.#end, this.#end + wanted);
+    const reading = this.#lease.connection!.conn.read(room);
     this.#reading = reading;
     const deadline = this.#idleTimeouts.set(this);
     try {
       const count = await reading;
       if (this.#failure !== null) throw this.#stopError();
+      if (count === room.byteLength && this.#readSize < MAX_BODY_READ) this.#readSize *= 2;
       return count;
     } finally {
       this.#reading = null;
