@@ -32,7 +32,10 @@ const CLOSE_DELIMITED_BODY = 3;
 
 /** The largest read of a response body. */
 const MAX_BODY_READ = 128 * 1024;
-/** The first read of a body of unknown length; each read that fills its room doubles the next. */
+/**
+ * The first read of a body of unknown length (each read that fills its room
+ * doubles the next), and the least free room worth reading into.
+ */
 const MIN_BODY_READ = 16 * 1024;
 
 const EMPTY = new Uint8Array(0);
@@ -402,7 +405,7 @@ export class Http1Exchange
    * over the unread bytes (the start of a chunk framing line) when too little is free.
    */
   async #readBody(): Promise<number | null> {
-    // A content-length body gets one byte of room more: bytes beyond it make the connection unusable.
+    // One byte more than a content-length body: bytes beyond it make the connection unusable.
     const wanted = this.#mode === LENGTH_BODY ? this.#remaining + 1 : this.#readSize;
     let buffer = this.#bodyBuffer;
     if (buffer.byteLength - this.#end < Math.min(wanted, MIN_BODY_READ)) {
