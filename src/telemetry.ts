@@ -33,6 +33,7 @@ import type { FailedAttempt, RequestContext, RequestObserver } from "./request_c
 import type {
   Backend,
   BackendState,
+  ConnectionStats,
   Selection,
   Transport,
   TransportName,
@@ -55,6 +56,8 @@ const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /** The `backend` label of requests that reached no backend (503 without one in rotation). */
 const NO_BACKEND = "none";
+
+const CONNECTION_FIELDS = ["idle", "active", "opened", "reused"] as const;
 
 /** What the latency figures of `/status` cover. */
 const STATUS_WINDOW_MS = 60_000;
@@ -124,12 +127,16 @@ class BackendStats implements BackendCounts {
 export interface TelemetrySnapshot {
   /** Per backend, and for requests that reached none. */
   readonly backends: readonly BackendCounts[];
+  /** What the transports tell of each backend's connections, by URL origin. */
+  readonly connections: Readonly<Record<string, ConnectionStats>>;
 }
 
 /** Every isolate's figures added up. */
 interface Tally {
   /** By backend label (URL origin, or `none`). */
   readonly stats: Map<string, BackendStats>;
+  /** By URL origin; a figure is absent when no isolate's transport tells it. */
+  readonly connections: Map<string, ConnectionStats>;
   /** Requests each isolate answered: the primary first, then the workers; undefined when one did not answer. */
   readonly answered: (number | undefined)[];
 }
@@ -310,7 +317,11 @@ export class Telemetry implements RequestObserver {
 
   /** What this isolate counted, to send to the primary isolate. */
   snapshot(): TelemetrySnapshot {
-    return { backends: [...this.#stats.values(), this.#none] };
+    const connections = Object.fromEntries(this.#balancer.backends.map((backend) => [
+      backend.url.origin,
+      this.#transports[backend.transport].connectionStats(backend),
+    ]));
+    return { backends: [...this.#stats.values(), this.#none], connections };
   }
 
   /** `GET /metrics`: every metric in the Prometheus text format, over every isolate. */
@@ -377,7 +388,7 @@ export class Telemetry implements RequestObserver {
     for (const stats of perBackend) {
       text.sample("lb_in_flight_requests", label(stats), stats.inFlight);
     }
-    this.#connectionMetrics(text);
+    this.#connectionMetrics(text, tally.connections);
     text.family(
       "lb_worker_requests_total",
       "counter",
@@ -396,10 +407,10 @@ export class Telemetry implements RequestObserver {
   }
 
   /** Connection figures, only those the backend's transport can tell. */
-  #connectionMetrics(text: MetricsText): void {
+  #connectionMetrics(text: MetricsText, connections: Map<string, ConnectionStats>): void {
     const stats = this.#balancer.backends.map((backend) => ({
       backend: backend.url.origin,
-      ...this.#transports[backend.transport].connectionStats(backend),
+      ...connections.get(backend.url.origin),
     }));
     text.family(
       "lb_upstream_connections",
@@ -448,8 +459,16 @@ export class Telemetry implements RequestObserver {
   async #tally(): Promise<Tally> {
     const snapshots = [this.snapshot(), ...await this.peers?.() ?? []];
     const stats = new Map<string, BackendStats>();
+    const connections = new Map<string, ConnectionStats>();
     const answered = snapshots.map((snapshot) => {
       if (snapshot === undefined) return undefined;
+      for (const [origin, theirs] of Object.entries(snapshot.connections)) {
+        const sum = connections.get(origin) ?? {};
+        for (const field of CONNECTION_FIELDS) {
+          if (theirs[field] !== undefined) sum[field] = (sum[field] ?? 0) + theirs[field];
+        }
+        connections.set(origin, sum);
+      }
       let count = 0;
       for (const counts of snapshot.backends) {
         let sum = stats.get(counts.label);
@@ -459,7 +478,7 @@ export class Telemetry implements RequestObserver {
       }
       return count;
     });
-    return { stats, answered };
+    return { stats, connections, answered };
   }
 
   /** `GET /status`, over every isolate. */

@@ -72,7 +72,14 @@ Deno.test("workers: 2 isolates, 3 backends, 300 requests give each backend 100",
     assert.ok(primary > 0 && worker > 0, `both isolates served: ${primary} and ${worker}`);
     const metrics = parsePrometheus(await (await fetch(`${adminUrl(balancer)}/metrics`)).text());
     for (const { url } of backends) {
-      assert.equal(sampleValue(metrics, "lb_requests_total", { backend: url, code: "2xx" }), 100);
+      const backend = { backend: url };
+      assert.equal(sampleValue(metrics, "lb_requests_total", { ...backend, code: "2xx" }), 100);
+      // Each request went out on a new or a reused connection of one isolate's pool.
+      assert.equal(
+        sampleValue(metrics, "lb_upstream_connections_opened_total", backend) +
+          sampleValue(metrics, "lb_upstream_connection_reuses_total", backend),
+        100,
+      );
     }
     const status = await (await fetch(`${adminUrl(balancer)}/status`)).json();
     assert.ok(
