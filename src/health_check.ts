@@ -54,6 +54,8 @@ export class HealthChecker {
   readonly #lastChecks = new WeakMap<Backend, LastCheck>();
   readonly #client = Deno.createHttpClient({});
   readonly #stopping = new AbortController();
+  /** The timers that log the end of each ejection. */
+  readonly #returns = new Set<ReturnType<typeof setTimeout>>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #round: Promise<void> | undefined;
 
@@ -91,10 +93,11 @@ export class HealthChecker {
     return this.#round!;
   }
 
-  /** Stops probing and waits for the round in progress to end. */
+  /** Stops probing and the ejection-end lines, and waits for the round in progress to end. */
   async stop(): Promise<void> {
     this.#stopping.abort();
     clearTimeout(this.#timer);
+    for (const timer of this.#returns) clearTimeout(timer);
     await this.#round;
     this.#client.close();
   }
@@ -156,6 +159,19 @@ export class HealthChecker {
       `backend ${backend.url.origin} ejected for ${ms} ms: ` +
         `${passive.consecutive_failures} failures in a row, the last: ${reason}`,
     );
+    this.#announceReturn(backend, ms);
+  }
+
+  /** Logs the end of the ejection that lasts `ms`, unless another replaced it or the backend left. */
+  #announceReturn(backend: Backend, ms: number): void {
+    const until = backend.ejectedUntil;
+    const timer = setTimeout(() => {
+      this.#returns.delete(timer);
+      if (backend.ejectedUntil === until && this.backends.includes(backend)) {
+        this.log(`backend ${backend.url.origin} back from ejection`);
+      }
+    }, ms);
+    this.#returns.add(timer);
   }
 
   /** A probe or a request failed; `reason` goes into the log line. */

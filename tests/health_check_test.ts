@@ -168,38 +168,42 @@ Deno.test("health: alternating probe results never flip a backend either way", a
   }
 });
 
-Deno.test("health: failures in a row from traffic eject, each repeat twice as long up to the maximum", () => {
+Deno.test("health: failures in a row from traffic eject, each repeat twice as long up to the maximum", async () => {
   const backends = [0, 1, 2, 3].map((i) => backendAt(`http://127.0.0.1:${9001 + i}`));
   const lines: string[] = [];
   const health = new HealthChecker(backends, options, (line) => lines.push(line));
   const [backend] = backends;
-  const fail = (count: number) => {
-    for (let i = 0; i < count; i++) health.reportOutcome(backend, true, "status 500");
-  };
-  fail(2);
-  health.reportOutcome(backend, false, "status 200");
-  fail(2);
-  assert.equal(backend.ejectedUntil, 0, "a success in between breaks the streak");
-  const ejections: number[] = [];
-  for (let round = 0; round < 4; round++) {
-    fail(3);
-    const left = backend.ejectedUntil - performance.now();
-    ejections.push(Math.round(left / 1000) * 1000);
-    assert.equal(backendState(backend), "ejected");
-    fail(10); // failures while ejected (requests still in flight) count for nothing
-    backend.ejectedUntil = performance.now() - 1; // the ejection time is over
-    assert.equal(backendState(backend), "up");
+  try {
+    const fail = (count: number) => {
+      for (let i = 0; i < count; i++) health.reportOutcome(backend, true, "status 500");
+    };
+    fail(2);
+    health.reportOutcome(backend, false, "status 200");
+    fail(2);
+    assert.equal(backend.ejectedUntil, 0, "a success in between breaks the streak");
+    const ejections: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      fail(3);
+      const left = backend.ejectedUntil - performance.now();
+      ejections.push(Math.round(left / 1000) * 1000);
+      assert.equal(backendState(backend), "ejected");
+      fail(10); // failures while ejected (requests still in flight) count for nothing
+      backend.ejectedUntil = performance.now() - 1; // the ejection time is over
+      assert.equal(backendState(backend), "up");
+    }
+    assert.deepEqual(ejections, [1000, 2000, 4000, 4000]);
+    assert.equal(
+      lines[0],
+      "backend http://127.0.0.1:9001 ejected for 1000 ms: 3 failures in a row, the last: status 500",
+    );
+    assert.equal(backend.healthy, true, "ejection leaves the health checks' verdict alone");
+  } finally {
+    await health.stop();
   }
-  assert.deepEqual(ejections, [1000, 2000, 4000, 4000]);
-  assert.equal(
-    lines[0],
-    "backend http://127.0.0.1:9001 ejected for 1000 ms: 3 failures in a row, the last: status 500",
-  );
-  assert.equal(backend.healthy, true, "ejection leaves the health checks' verdict alone");
 });
 
-Deno.test("health: ejection stops at max_ejection_percent, but one of two may always go", () => {
-  const check = (count: number, percent: number, expected: number) => {
+Deno.test("health: ejection stops at max_ejection_percent, but one of two may always go", async () => {
+  const check = async (count: number, percent: number, expected: number) => {
     const backends = Array.from(
       { length: count },
       (_, i) => backendAt(`http://127.0.0.1:${9001 + i}`),
@@ -210,12 +214,13 @@ Deno.test("health: ejection stops at max_ejection_percent, but one of two may al
       for (let i = 0; i < 3; i++) health.reportOutcome(backend, true, "status 500");
     }
     const ejected = backends.filter((backend) => backendState(backend) === "ejected").length;
+    await health.stop();
     assert.equal(ejected, expected, `${count} backends at ${percent}%`);
   };
-  check(1, 50, 0);
-  check(1, 100, 1);
-  check(2, 10, 1);
-  check(4, 50, 2);
-  check(5, 50, 2);
-  check(10, 0, 1);
+  await check(1, 50, 0);
+  await check(1, 100, 1);
+  await check(2, 10, 1);
+  await check(4, 50, 2);
+  await check(5, 50, 2);
+  await check(10, 0, 1);
 });

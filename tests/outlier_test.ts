@@ -22,7 +22,7 @@ async function get(url: string): Promise<[number, string]> {
   return [response.status, await response.text()];
 }
 
-Deno.test("outlier: 5xx in a row eject a backend for a while, /status says ejected, then it is back", async () => {
+Deno.test("outlier: 5xx in a row eject a backend for a while, /status says ejected, then it is back and logged", async () => {
   let broken = true;
   await using flaky = startBackend(() =>
     broken ? new Response("oops", { status: 500 }) : new Response("flaky")
@@ -46,6 +46,10 @@ Deno.test("outlier: 5xx in a row eject a backend for a while, /status says eject
     const now = await getJson<Status>(`${adminUrl(lb)}/status`);
     return now.backends[0].state === "up";
   }, "the ejection to end");
+  await waitFor(
+    () => lines.includes(`backend ${flaky.url} back from ejection`),
+    "the line that says so",
+  );
   const seen = new Set<string>();
   for (let i = 0; i < 4; i++) seen.add((await get(baseUrl(lb)))[1]);
   assert.deepEqual([...seen].sort(), ["flaky", "good"]);
