@@ -106,6 +106,10 @@ export function startBalancer(
     }
   });
 
+  const workersListening = workers?.ready.then(() => {
+    if (!stopping) log(`all ${config.workers} isolates listening`);
+  });
+
   let stopped: Promise<boolean> | undefined;
   const shutdown = () =>
     stopped ??= (async () => {
@@ -124,7 +128,7 @@ export function startBalancer(
     adminAddr: admin?.addr ?? null,
     proxy,
     reloader,
-    ready: Promise.all([firstRound, workers?.ready]).then(() => {}),
+    ready: Promise.all([firstRound, workersListening]).then(() => {}),
     shutdown,
     [Symbol.asyncDispose]: async () => void await shutdown(),
   };

@@ -65,6 +65,7 @@ Deno.test("workers: 2 isolates, 3 backends, 300 requests give each backend 100",
   try {
     await balancer.ready;
     assert.match(lines[0], /workers 2/);
+    assert.ok(lines.includes("all 2 isolates listening"), lines.join("\n"));
     const answers = await spread(balancer, 300);
     assert.deepEqual(answers, Object.fromEntries(backends.map(({ port }) => [port, 100])));
     const [primary, worker] = await workerRequests(balancer);
