@@ -10,7 +10,10 @@ import { z } from "zod";
 import { type Document, isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import type { AccessLogFormat } from "./access_log.ts";
 import { parseCidr } from "./cidr.ts";
+import { formatAddress, type ListenConfig } from "./listen_address.ts";
 import type { StrategyName, TransportName } from "./types.ts";
+
+export { formatAddress, type ListenConfig };
 
 /**
  * One upstream server as configured, with every default filled in.
@@ -155,20 +158,6 @@ export interface LimitsConfig {
   max_in_flight: number;
   /** Requests waiting for a slot, per backend. */
   queue: number;
-}
-
-/**
- * An address to listen on.
- *
- * @example
- * ```ts
- * const listen: ListenConfig = { host: "127.0.0.1", port: 9090 };
- * ```
- */
-export interface ListenConfig {
-  host: string;
-  /** 0 lets the OS choose. */
-  port: number;
 }
 
 /**
@@ -604,18 +593,6 @@ export function listenClash(proxy: ListenConfig, admin: ListenConfig | null): st
   const wildcard = ANY_ADDRESS.includes(proxy.host) || ANY_ADDRESS.includes(admin.host);
   if (!wildcard && proxy.host !== admin.host) return undefined;
   return `a port other than the proxy's (listen ${formatAddress(proxy)})`;
-}
-
-/**
- * `host:port`, with an IPv6 host in brackets.
- *
- * @example
- * ```ts
- * formatAddress({ host: "::1", port: 9090 }); // "[::1]:9090"
- * ```
- */
-export function formatAddress({ host, port }: ListenConfig): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /**

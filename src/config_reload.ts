@@ -8,10 +8,11 @@
  * @module
  */
 
-import { type Config, formatAddress, type ListenConfig, loadConfig } from "./config.ts";
+import type { Config } from "./config.ts";
 import { type ConfigWatch, watchConfigFile } from "./config_watcher.ts";
 import { FetchTransport } from "./internal/fetch_transport.ts";
 import { Http1Transport } from "./internal/http1_transport.ts";
+import { formatAddress, type ListenConfig } from "./listen_address.ts";
 import type { SharedBalancerState } from "./load_balancer.ts";
 import type { Proxy } from "./proxy.ts";
 import type { Backend, Transport, TransportName } from "./types.ts";
@@ -100,6 +101,8 @@ export class ConfigReloader implements AsyncDisposable {
     const run = async (): Promise<void> => {
       let config: Config;
       try {
+        // Loaded here, not at the top: worker isolates apply configs but never read one.
+        const { loadConfig } = await import("./config.ts");
         config = await loadConfig(path);
       } catch (error) {
         // loadConfig's errors are ConfigErrors: the same lines as at startup.

@@ -8,10 +8,11 @@
 import { AccessLog, BatchedWriter } from "./access_log.ts";
 import { type AdminOptions, type AdminServer, startAdminServer } from "./admin_server.ts";
 import { BackendLimiter } from "./backend_limiter.ts";
-import { type Config, formatAddress } from "./config.ts";
+import type { Config } from "./config.ts";
 import { ConfigReloader, createTransports } from "./config_reload.ts";
 import { HealthChecker } from "./health_check.ts";
 import { errorResponse } from "./internal/error_response.ts";
+import { formatAddress } from "./listen_address.ts";
 import { LoadBalancer, type SharedBalancerState } from "./load_balancer.ts";
 import { handleRequest, type Proxy } from "./proxy.ts";
 import { RetryBudget } from "./retry_budget.ts";
