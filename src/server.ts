@@ -17,6 +17,7 @@ import { LoadBalancer, type SharedBalancerState } from "./load_balancer.ts";
 import { handleRequest, type Proxy } from "./proxy.ts";
 import { RetryBudget } from "./retry_budget.ts";
 import { Telemetry } from "./telemetry.ts";
+import { withDeadline } from "./with_deadline.ts";
 import { WorkerPool } from "./workers.ts";
 
 /** A running balancer. */
@@ -233,16 +234,6 @@ export function exitOnSignals(balancer: Balancer, log: Log = console.error): voi
   };
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-}
-
-async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  try {
-    return await Promise.race([work.then(() => true), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function urlOf(addr: Deno.NetAddr): string {

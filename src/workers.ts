@@ -10,6 +10,7 @@
 import type { Config, ListenConfig } from "./config.ts";
 import type { SharedBalancerState } from "./load_balancer.ts";
 import type { TelemetrySnapshot } from "./telemetry.ts";
+import { withDeadline } from "./with_deadline.ts";
 
 /** What the primary isolate tells a worker. */
 export type WorkerCommand =
@@ -103,15 +104,11 @@ export class WorkerPool {
   async stop(): Promise<boolean> {
     this.#stopping = true;
     for (const { worker } of this.#running) worker.postMessage({ type: "stop" } as WorkerCommand);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), this.#config.timeouts.drain + STOP_GRACE_MS);
-    });
-    const all = Promise.all(this.#running.map(({ stopped }) => stopped.promise));
-    const drained = await Promise.race([all.then((each) => each.every(Boolean)), deadline]);
-    clearTimeout(timer);
+    const reported = Promise.all(this.#running.map(({ stopped }) => stopped.promise));
+    const ms = this.#config.timeouts.drain + STOP_GRACE_MS;
+    const inTime = await withDeadline(reported.then(() => {}), ms);
     for (const { worker } of this.#running) worker.terminate();
-    return drained;
+    return inTime && (await reported).every(Boolean);
   }
 
   #spawn(index: number): Running {

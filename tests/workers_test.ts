@@ -11,6 +11,7 @@ import type { Balancer } from "../src/server.ts";
 import { WorkerPool } from "../src/workers.ts";
 import {
   adminUrl,
+  adminYaml,
   backendsYaml,
   parsePrometheus,
   rawRequest,
@@ -22,8 +23,7 @@ import {
   waitFor,
 } from "./helpers.ts";
 
-const WORKERS_YAML =
-  "workers: 2\nlogging: { access: off }\nadmin:\n  listen: { host: 127.0.0.1, port: 0 }\n";
+const WORKERS_YAML = "workers: 2\nlogging: { access: off }\n";
 
 /**
  * Sends `count` GETs, each on a new connection so that the kernel spreads
@@ -59,7 +59,7 @@ Deno.test("workers: 2 isolates, 3 backends, 300 requests give each backend 100",
   const backends = [startNamedBackend(), startNamedBackend(), startNamedBackend()];
   const lines: string[] = [];
   const balancer = startTestBalancer(
-    WORKERS_YAML + backendsYaml(backends.map((backend) => backend.url)),
+    WORKERS_YAML + adminYaml() + backendsYaml(backends.map((backend) => backend.url)),
     (line) => lines.push(line),
   );
   try {
@@ -103,7 +103,7 @@ Deno.test("workers: a backend the prober marks down is skipped by every worker",
       : new Response(String(sick.port))
   );
   const balancer = startTestBalancer(
-    WORKERS_YAML +
+    WORKERS_YAML + adminYaml() +
       "health_check: { path: /health, interval: 50ms, unhealthy_threshold: 1 }\n" +
       backendsYaml([backends[0].url, sick.url, backends[1].url]),
   );
@@ -124,18 +124,14 @@ Deno.test("workers: a backend the prober marks down is skipped by every worker",
 Deno.test("workers: a reload reaches the worker, and drain through the admin API too", async () => {
   const backends = [startNamedBackend(), startNamedBackend(), startNamedBackend()];
   const yaml = (urls: string[]) =>
-    `listen: { host: 127.0.0.1, port: 0 }\n${WORKERS_YAML}admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: a-token-of-sixteen-chars\n${
-      backendsYaml(urls)
-    }`.replace(/admin:\n {2}listen: \{ host: 127.0.0.1, port: 0 \}\n(?=admin)/, "");
-  const balancer = startTestBalancer(
-    yaml(backends.map((backend) => backend.url)).replace(
-      /^listen.*\n/,
-      "",
-    ),
-  );
+    WORKERS_YAML + adminYaml("  token: a-token-of-sixteen-chars\n") + backendsYaml(urls);
+  const balancer = startTestBalancer(yaml(backends.map((backend) => backend.url)));
   try {
     await balancer.ready;
-    balancer.reloader.apply(parseConfig(yaml([backends[0].url, backends[1].url]), "test.yaml"));
+    const next = yaml([backends[0].url, backends[1].url]);
+    balancer.reloader.apply(
+      parseConfig(`listen: { host: 127.0.0.1, port: 0 }\n${next}`, "test.yaml"),
+    );
     // The worker applies the config when its message arrives: wait until it stopped using the third.
     await waitFor(
       async () => (await spread(balancer, 20))[backends[2].port] === undefined,
