@@ -11,7 +11,7 @@ import {
   listenClash,
   loadConfig,
   summarizeConfig,
-} from "./src/config.ts";
+} from "./src/config/config.ts";
 import { exitOnSignals, startBalancer } from "./src/server.ts";
 
 /** Runs the command; resolves to an exit status, or undefined while the balancer serves. */

@@ -20,7 +20,7 @@ import { SCENARIOS } from "./load/scenarios.ts";
 import { buildSetups, type Setup } from "./load/setups.ts";
 import { wrkGenerator } from "./load/wrk.ts";
 
-const RESULTS_DIR = new URL("./results/", import.meta.url).pathname;
+const RESULTS_DIR = new URL("./results", import.meta.url).pathname;
 
 async function main(args: string[]): Promise<number> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

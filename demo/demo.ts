@@ -5,7 +5,7 @@
  * @module
  */
 
-import { loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config/config.ts";
 import { exitOnSignals, startBalancer } from "../src/server.ts";
 
 for (const port of [9001, 9002, 9003]) {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HealthCheckConfig } from "./config.ts";
+import type { HealthCheckConfig } from "./config/config.ts";
 import type { Backend } from "./types.ts";
 
 /** The `health_check` section of the config, durations in milliseconds. */

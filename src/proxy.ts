@@ -4,18 +4,18 @@
  * @module
  */
 
-import { bodyTooLarge, refuseEarly } from "./admission.ts";
-import type { BackendLimiter } from "./backend_limiter.ts";
-import type { Config } from "./config.ts";
+import { bodyTooLarge, refuseEarly } from "./resilience/admission.ts";
+import type { BackendLimiter } from "./resilience/backend_limiter.ts";
+import type { Config } from "./config/config.ts";
 import type { HealthChecker } from "./health_check.ts";
 import { errorResponse, upstreamErrorResponse } from "./internal/error_response.ts";
 import { clientHeaders, upstreamHeaders } from "./internal/header_rules.ts";
 import type { LoadBalancer } from "./load_balancer.ts";
-import { ReplayableBody } from "./replayable_body.ts";
+import { ReplayableBody } from "./resilience/replayable_body.ts";
 import { RequestContext } from "./request_context.ts";
-import type { RetryBudget } from "./retry_budget.ts";
-import { mayRetry } from "./retry_policy.ts";
-import type { Telemetry } from "./telemetry.ts";
+import type { RetryBudget } from "./resilience/retry_budget.ts";
+import { mayRetry } from "./resilience/retry_policy.ts";
+import type { Telemetry } from "./observability/telemetry.ts";
 import {
   type Backend,
   type Selection,

@@ -12,7 +12,7 @@
 
 import { type BufferPool, sharedBufferPool } from "./internal/buffer_pool.ts";
 import { requestId } from "./internal/request_id.ts";
-import { type Decision, decisionHeader } from "./explain.ts";
+import { type Decision, decisionHeader } from "./observability/explain.ts";
 import type { Backend, Selection, UpstreamError } from "./types.ts";
 
 /**

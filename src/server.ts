@@ -5,20 +5,20 @@
  * @module
  */
 
-import { AccessLog, BatchedWriter } from "./access_log.ts";
-import { type AdminOptions, type AdminServer, startAdminServer } from "./admin_server.ts";
-import { BackendLimiter } from "./backend_limiter.ts";
-import type { Config } from "./config.ts";
-import { ConfigReloader, createTransports } from "./config_reload.ts";
+import { AccessLog, BatchedWriter } from "./observability/access_log.ts";
+import { type AdminOptions, type AdminServer, startAdminServer } from "./admin/admin_server.ts";
+import { BackendLimiter } from "./resilience/backend_limiter.ts";
+import type { Config } from "./config/config.ts";
+import { ConfigReloader, createTransports } from "./config/reload.ts";
 import { HealthChecker } from "./health_check.ts";
 import { errorResponse } from "./internal/error_response.ts";
-import { formatAddress } from "./listen_address.ts";
+import { formatAddress } from "./config/listen_address.ts";
 import { LoadBalancer, type SharedBalancerState } from "./load_balancer.ts";
 import { handleRequest, type Proxy } from "./proxy.ts";
-import { RetryBudget } from "./retry_budget.ts";
-import { Telemetry } from "./telemetry.ts";
-import { withDeadline } from "./with_deadline.ts";
-import { WorkerPool } from "./workers.ts";
+import { RetryBudget } from "./resilience/retry_budget.ts";
+import { Telemetry } from "./observability/telemetry.ts";
+import { withDeadline } from "./internal/with_deadline.ts";
+import { WorkerPool } from "./workers/worker_pool.ts";
 
 /** A running balancer. */
 export interface Balancer extends AsyncDisposable {

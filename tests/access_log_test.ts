@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { AccessLog, type AccessLogEntry, BatchedWriter } from "../src/access_log.ts";
+import { AccessLog, type AccessLogEntry, BatchedWriter } from "../src/observability/access_log.ts";
 import {
   backendsYaml,
   baseUrl,

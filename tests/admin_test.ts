@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { Decision } from "../src/explain.ts";
-import type { Status } from "../src/telemetry.ts";
+import type { Decision } from "../src/observability/explain.ts";
+import type { Status } from "../src/observability/telemetry.ts";
 import {
   adminUrl,
   adminYaml,

@@ -1,7 +1,7 @@
 /** limits.max_in_flight: slots per backend, a bounded queue, its timeout, and no limit at 0. */
 
 import assert from "node:assert/strict";
-import { BackendLimiter, type Slot } from "../src/backend_limiter.ts";
+import { BackendLimiter, type Slot } from "../src/resilience/backend_limiter.ts";
 import { newBackend } from "../src/load_balancer.ts";
 
 const backend = newBackend({ url: "http://127.0.0.1:9001", weight: 1, transport: "http1" });

@@ -1,7 +1,7 @@
 /** Unit tests of CIDR parsing and matching, IPv4 and IPv6. */
 
 import assert from "node:assert/strict";
-import { inAnyCidr, parseCidr } from "../src/cidr.ts";
+import { inAnyCidr, parseCidr } from "../src/admin/cidr.ts";
 
 function blocks(...texts: string[]) {
   return texts.map((text) => {

@@ -6,9 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config/config.ts";
 import { type Balancer, startBalancer } from "../src/server.ts";
-import type { Status } from "../src/telemetry.ts";
+import type { Status } from "../src/observability/telemetry.ts";
 import {
   adminUrl,
   baseUrl,

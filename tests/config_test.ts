@@ -14,7 +14,7 @@ import {
   parseDuration,
   parseSize,
   summarizeConfig,
-} from "../src/config.ts";
+} from "../src/config/config.ts";
 
 const BACKEND = "backends:\n  - url: http://127.0.0.1:9001\n";
 

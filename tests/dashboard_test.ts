@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
-import type { Status } from "../src/telemetry.ts";
+import type { Status } from "../src/observability/telemetry.ts";
 import {
   adminUrl,
   adminYaml,

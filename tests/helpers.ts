@@ -1,6 +1,6 @@
 /** Test helpers: real backends and balancers on ports the OS chooses, and a raw HTTP client. */
 
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
 import { type Balancer, startBalancer } from "../src/server.ts";
 
 /** A Deno.serve backend on 127.0.0.1 and a port the OS chose. */

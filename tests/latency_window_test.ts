@@ -1,7 +1,7 @@
 /** Unit tests of the per-backend window of recent latency and traffic. */
 
 import assert from "node:assert/strict";
-import { LatencyWindow, SLICE_MS } from "../src/latency_window.ts";
+import { LatencyWindow, SLICE_MS } from "../src/observability/latency_window.ts";
 
 const T0 = 1_800_000_000_000; // a slice boundary
 

@@ -1,7 +1,7 @@
 /** Unit tests of the metric primitives and the exposition writer, read back by the test parser. */
 
 import assert from "node:assert/strict";
-import { DURATION_BUCKETS, Histogram, MetricsText } from "../src/metrics.ts";
+import { DURATION_BUCKETS, Histogram, MetricsText } from "../src/observability/metrics.ts";
 import { parsePrometheus, sampleValue } from "./helpers.ts";
 
 Deno.test("metrics: a histogram's buckets are cumulative and end at +Inf", () => {

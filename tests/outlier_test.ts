@@ -1,7 +1,7 @@
 /** Outlier ejection and slow start seen from outside: traffic, /status and the log. */
 
 import assert from "node:assert/strict";
-import type { Status } from "../src/telemetry.ts";
+import type { Status } from "../src/observability/telemetry.ts";
 import {
   adminUrl,
   adminYaml,

@@ -1,7 +1,7 @@
 /** The request body wrapper: replay of kept bytes, no keeping past retries.max_body, the size limit. */
 
 import assert from "node:assert/strict";
-import { BodyTooLarge, ReplayableBody } from "../src/replayable_body.ts";
+import { BodyTooLarge, ReplayableBody } from "../src/resilience/replayable_body.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,7 +1,7 @@
 /** The retry budget: a share of the requests of a 10-second sliding window, plus a minimum. */
 
 import assert from "node:assert/strict";
-import { RetryBudget } from "../src/retry_budget.ts";
+import { RetryBudget } from "../src/resilience/retry_budget.ts";
 
 Deno.test("retry budget: min retries always, then budget percent of the window's requests", () => {
   let now = 0;

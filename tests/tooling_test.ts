@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
 import { schemaText } from "../tools/write_schema.ts";
 import { spawnGathering, waitFor } from "./helpers.ts";
 

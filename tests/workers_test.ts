@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
 import { LoadBalancer } from "../src/load_balancer.ts";
 import type { Balancer } from "../src/server.ts";
-import { WorkerPool } from "../src/workers.ts";
+import { WorkerPool } from "../src/workers/worker_pool.ts";
 import {
   adminUrl,
   adminYaml,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { configJsonSchema } from "../src/config.ts";
+import { configJsonSchema } from "../src/config/config.ts";
 
 /**
  * The file's exact text: two-space JSON and a final newline, as `deno fmt` keeps it.

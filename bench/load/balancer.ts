@@ -13,7 +13,7 @@ import type { Target, TargetContext } from "./target.ts";
 /** Top-level config keys a setup sets, e.g. `{ transport: "fetch" }`. */
 export type BalancerSettings = Record<string, string | number>;
 
-const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+const REPO_ROOT = new URL("../..", import.meta.url).pathname;
 
 /** Starts the balancer with `settings` in front of the backends. */
 export async function startBalancer(

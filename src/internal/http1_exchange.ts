@@ -8,7 +8,7 @@
  */
 
 import type { RequestContext } from "../request_context.ts";
-import { isIdempotent } from "../retry_policy.ts";
+import { isIdempotent } from "../resilience/retry_policy.ts";
 import {
   UpstreamError,
   type UpstreamErrorKind,

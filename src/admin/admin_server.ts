@@ -7,13 +7,13 @@
  * @module
  */
 
-import dashboardHtml from "./admin/dashboard.html" with { type: "text" };
-import type { ListenConfig } from "./config.ts";
-import { explain } from "./explain.ts";
-import { errorResponse } from "./internal/error_response.ts";
-import { backendState, type LoadBalancer } from "./load_balancer.ts";
-import { METRICS_CONTENT_TYPE } from "./metrics.ts";
-import type { Telemetry } from "./telemetry.ts";
+import dashboardHtml from "./dashboard.html" with { type: "text" };
+import type { ListenConfig } from "../config/config.ts";
+import { explain } from "../observability/explain.ts";
+import { errorResponse } from "../internal/error_response.ts";
+import { backendState, type LoadBalancer } from "../load_balancer.ts";
+import { METRICS_CONTENT_TYPE } from "../observability/metrics.ts";
+import type { Telemetry } from "../observability/telemetry.ts";
 
 /** What the admin API works with. */
 export interface AdminOptions {

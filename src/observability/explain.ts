@@ -6,10 +6,10 @@
  * @module
  */
 
-import { backendState, type LoadBalancer } from "./load_balancer.ts";
-import type { FailedAttempt } from "./request_context.ts";
-import { readCookie } from "./strategies/sticky.ts";
-import type { Backend, BackendState, Selection, StrategyName } from "./types.ts";
+import { backendState, type LoadBalancer } from "../load_balancer.ts";
+import type { FailedAttempt } from "../request_context.ts";
+import { readCookie } from "../strategies/sticky.ts";
+import type { Backend, BackendState, Selection, StrategyName } from "../types.ts";
 
 /**
  * One backend as the selection saw it.

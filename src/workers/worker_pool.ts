@@ -7,10 +7,10 @@
  * @module
  */
 
-import type { Config, ListenConfig } from "./config.ts";
-import type { SharedBalancerState } from "./load_balancer.ts";
-import type { TelemetrySnapshot } from "./telemetry.ts";
-import { withDeadline } from "./with_deadline.ts";
+import type { Config, ListenConfig } from "../config/config.ts";
+import type { SharedBalancerState } from "../load_balancer.ts";
+import type { TelemetrySnapshot } from "../observability/telemetry.ts";
+import { withDeadline } from "../internal/with_deadline.ts";
 
 /** What the primary isolate tells a worker. */
 export type WorkerCommand =

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Backend } from "./types.ts";
+import type { Backend } from "../types.ts";
 
 /**
  * The limiter's settings; `maxInFlight` 0 means no limit.

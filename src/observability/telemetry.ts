@@ -8,10 +8,10 @@
  * @module
  */
 
-import { type Cidr, inAnyCidr, parseCidr } from "./cidr.ts";
-import type { Config } from "./config.ts";
+import { type Cidr, inAnyCidr, parseCidr } from "../admin/cidr.ts";
+import type { Config } from "../config/config.ts";
 import { type Decision, explainSelection } from "./explain.ts";
-import type { HealthChecker, LastCheck } from "./health_check.ts";
+import type { HealthChecker, LastCheck } from "../health_check.ts";
 import {
   type HistoryPoint,
   LatencyWindow,
@@ -20,7 +20,7 @@ import {
   type SliceCounts,
 } from "./latency_window.ts";
 import { AccessLog } from "./access_log.ts";
-import { backendState, type LoadBalancer, rampFactor } from "./load_balancer.ts";
+import { backendState, type LoadBalancer, rampFactor } from "../load_balancer.ts";
 import {
   DURATION_BUCKETS,
   Histogram,
@@ -28,8 +28,8 @@ import {
   type Labels,
   MetricsText,
 } from "./metrics.ts";
-import { originFormTarget } from "./proxy.ts";
-import type { FailedAttempt, RequestContext, RequestObserver } from "./request_context.ts";
+import { originFormTarget } from "../proxy.ts";
+import type { FailedAttempt, RequestContext, RequestObserver } from "../request_context.ts";
 import type {
   Backend,
   BackendState,
@@ -38,7 +38,7 @@ import type {
   Transport,
   TransportName,
   UpstreamErrorKind,
-} from "./types.ts";
+} from "../types.ts";
 
 /** The kinds `lb_upstream_errors_total` counts. */
 type ErrorClass = "connect" | "timeout" | "reset" | "invalid_response";

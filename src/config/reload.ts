@@ -9,13 +9,13 @@
  */
 
 import type { Config } from "./config.ts";
-import { type ConfigWatch, watchConfigFile } from "./config_watcher.ts";
-import { FetchTransport } from "./internal/fetch_transport.ts";
-import { Http1Transport } from "./internal/http1_transport.ts";
+import { type ConfigWatch, watchConfigFile } from "./watcher.ts";
+import { FetchTransport } from "../internal/fetch_transport.ts";
+import { Http1Transport } from "../internal/http1_transport.ts";
 import { formatAddress, type ListenConfig } from "./listen_address.ts";
-import type { SharedBalancerState } from "./load_balancer.ts";
-import type { Proxy } from "./proxy.ts";
-import type { Backend, Transport, TransportName } from "./types.ts";
+import type { SharedBalancerState } from "../load_balancer.ts";
+import type { Proxy } from "../proxy.ts";
+import type { Backend, Transport, TransportName } from "../types.ts";
 
 /** How often a drain looks whether the removed backends finished. */
 const DRAIN_POLL_MS = 50;

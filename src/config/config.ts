@@ -8,10 +8,10 @@
 
 import { z } from "zod";
 import { type Document, isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
-import type { AccessLogFormat } from "./access_log.ts";
-import { parseCidr } from "./cidr.ts";
+import type { AccessLogFormat } from "../observability/access_log.ts";
+import { parseCidr } from "../admin/cidr.ts";
 import { formatAddress, type ListenConfig } from "./listen_address.ts";
-import type { StrategyName, TransportName } from "./types.ts";
+import type { StrategyName, TransportName } from "../types.ts";
 
 export { formatAddress, type ListenConfig };
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { UpstreamError } from "./types.ts";
+import type { UpstreamError } from "../types.ts";
 
 /** Methods whose repetition has the effect of one request (RFC 9110 9.2.2, less TRACE). */
 const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { errorResponse } from "./internal/error_response.ts";
+import { errorResponse } from "../internal/error_response.ts";
 
 /**
  * The refusal of `request`, or undefined when it may be forwarded.

@@ -10,10 +10,10 @@
  * @module
  */
 
-import { BatchedWriter } from "./access_log.ts";
-import { ConfigReloader } from "./config_reload.ts";
-import { type ProxyServer, serveProxy } from "./server.ts";
-import type { WorkerCommand, WorkerReport } from "./workers.ts";
+import { BatchedWriter } from "../observability/access_log.ts";
+import { ConfigReloader } from "../config/reload.ts";
+import { type ProxyServer, serveProxy } from "../server.ts";
+import type { WorkerCommand, WorkerReport } from "./worker_pool.ts";
 
 const report = (message: WorkerReport) => self.postMessage(message);
 const log = (line: string) => report({ type: "log", line });
