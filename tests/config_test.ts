@@ -515,7 +515,7 @@ Deno.test("empty file", () => {
 
 Deno.test("a document that is not a mapping", () => {
   assert.deepEqual(problems("- url: http://127.0.0.1:9001\n"), [
-    'config.yaml:1: expected a mapping with keys listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, got [{"url":"http://127.0.0.1:9001"}]',
+    'config.yaml:1: expected a mapping with keys listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, pools, routes, got [{"url":"http://127.0.0.1:9001"}]',
   ]);
 });
 

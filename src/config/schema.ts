@@ -1,0 +1,313 @@
+/**
+ * The zod schema of the whole config file: every key, its default and the
+ * "expected ..." text of its errors. The top-level `backends` and each of the
+ * `pools` share the backend, health-check and sticky schemas; routes have
+ * their own module.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import type { AccessLogFormat } from "../observability/access_log.ts";
+import { parseCidr } from "../admin/cidr.ts";
+import type { StrategyName, TransportName } from "../types.ts";
+import { formatAddress, type ListenConfig } from "./listen_address.ts";
+import { routesSchema, resolveRouting } from "./routes_schema.ts";
+import {
+  choice,
+  DURATION_TEXT,
+  duration,
+  durationValue,
+  intAtLeast,
+  MAX_WEIGHT,
+  optionalSection,
+  percent,
+  section,
+  size,
+} from "./schema_parts.ts";
+import { type AdminConfig, type Config, DEFAULT_POOL, type HealthCheckConfig, type PoolConfig } from "./types.ts";
+
+const STRATEGIES: { [Name in StrategyName]: Name } = {
+  round_robin: "round_robin",
+  weighted_round_robin: "weighted_round_robin",
+  random: "random",
+  sticky: "sticky",
+};
+const TRANSPORTS: { [Name in TransportName]: Name } = { http1: "http1", fetch: "fetch" };
+
+/** An RFC 6265 cookie-name: an RFC 2616 token. */
+const COOKIE_NAME_PATTERN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const COOKIE_NAME_TEXT = "a cookie name made of letters, digits and !#$%&'*+-.^_`|~";
+/** Starts with one `/` (`//host` would name another server), no whitespace, controls or `#`. */
+const HEALTH_PATH_PATTERN = /^\/(?!\/)[^\s#\p{Cc}]*$/u;
+const HEALTH_PATH_TEXT = 'a path starting with a single "/", without spaces or "#"';
+const HOST_TEXT = "a host name or IP address";
+const PORT_TEXT = "an integer from 0 to 65535";
+/** Printable ASCII without spaces, long enough not to be guessed. */
+const TOKEN_PATTERN = /^[\x21-\x7e]{16,}$/;
+const TOKEN_TEXT = "a token of at least 16 printable characters without spaces";
+const CIDR_TEXT = 'a CIDR block like "10.0.0.0/8" or "::1/128"';
+/** Who may use X-LB-Explain when the config does not say: loopback only. */
+const LOOPBACK_CIDRS = ["127.0.0.0/8", "::1/128"];
+const ACCESS_LOG_FORMATS: { [Format in AccessLogFormat]: Format } = {
+  json: "json",
+  common: "common",
+  off: "off",
+};
+
+/** More isolates than this would only contend for the same cores. */
+const MAX_WORKERS = 64;
+const WORKERS_TEXT = `"auto" (one per CPU) or an integer from 1 to ${MAX_WORKERS}`;
+
+const URL_TEXT = 'an absolute http:// or https:// URL like "http://127.0.0.1:9001"';
+
+/**
+ * Normalizes a backend URL to its origin, or says what a valid one looks like.
+ * Used by the schema and by the duplicate check, so both agree on identity.
+ */
+export function normalizeBackendUrl(raw: string): { origin: string } | { expected: string } {
+  if (!/^https?:\/\//i.test(raw) || !URL.canParse(raw)) {
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && URL.canParse(raw)
+      ? { expected: "an http:// or https:// URL" }
+      : { expected: URL_TEXT };
+  }
+  const url = new URL(raw);
+  if (url.username || url.password) return { expected: "a URL without credentials" };
+  if (url.pathname !== "/") return { expected: 'a URL without a path (at most a trailing "/")' };
+  if (raw.includes("?") || raw.includes("#")) {
+    return { expected: "a URL without a query or fragment" };
+  }
+  return { origin: url.origin };
+}
+
+const backendUrl = z.string({ error: URL_TEXT }).transform((raw, ctx) => {
+  const result = normalizeBackendUrl(raw);
+  if ("origin" in result) return result.origin;
+  ctx.addIssue({ code: "custom", message: result.expected, input: raw });
+  return z.NEVER;
+});
+
+function listenSection(defaultHost: string, defaultPort: number) {
+  return optionalSection(section({
+    host: z.string({ error: HOST_TEXT }).regex(/^\S+$/, { error: HOST_TEXT }).default(defaultHost),
+    port: z.int({ error: PORT_TEXT }).min(0, { error: PORT_TEXT }).max(65535, { error: PORT_TEXT })
+      .default(defaultPort),
+  }));
+}
+
+const cidr = z.string({ error: CIDR_TEXT }).refine((text) => parseCidr(text) !== undefined, {
+  error: CIDR_TEXT,
+});
+
+/** Present (even empty) turns the admin listener on; absent leaves it off. */
+const adminSection = z.preprocess(
+  (value) => value === null ? {} : value,
+  section({
+    listen: listenSection("127.0.0.1", 9090),
+    token: z.string({ error: TOKEN_TEXT }).regex(TOKEN_PATTERN, { error: TOKEN_TEXT }).optional(),
+    explain_from: z.array(cidr, { error: "a list of CIDR blocks" }).default(LOOPBACK_CIDRS),
+  }).optional(),
+);
+
+const healthPath = z.string({ error: HEALTH_PATH_TEXT }).regex(HEALTH_PATH_PATTERN, {
+  error: HEALTH_PATH_TEXT,
+});
+const cookieName = z.string({ error: COOKIE_NAME_TEXT }).regex(COOKIE_NAME_PATTERN, {
+  error: COOKIE_NAME_TEXT,
+});
+
+const backendList = z.array(
+  section({
+    url: backendUrl,
+    weight: intAtLeast(1, MAX_WEIGHT).default(1),
+    transport: choice(TRANSPORTS).optional(),
+    slow_start: durationValue(0, `${DURATION_TEXT}; default the pool's slow_start`).optional(),
+  }),
+  { error: "a list of backends" },
+).min(1, { error: "at least one backend" });
+
+/** A pool's own health_check: every key it leaves out is the top-level one's. */
+const poolHealthCheck = (text: string) =>
+  section({
+    path: healthPath.optional(),
+    interval: durationValue(1, text).optional(),
+    timeout: durationValue(1, text).optional(),
+    healthy_threshold: intAtLeast(1).optional(),
+    unhealthy_threshold: intAtLeast(1).optional(),
+    passive: section({
+      consecutive_failures: intAtLeast(1).optional(),
+      ejection_time: durationValue(1, text).optional(),
+      max_ejection_time: durationValue(1, text).optional(),
+      max_ejection_percent: percent(50).optional(),
+    }).optional(),
+  });
+
+const poolSection = section({
+  strategy: choice(STRATEGIES).optional(),
+  transport: choice(TRANSPORTS).optional(),
+  slow_start: durationValue(0, `${DURATION_TEXT}; default the top-level slow_start`).optional(),
+  backends: backendList,
+  health_check: poolHealthCheck(`${DURATION_TEXT}; default the top-level health_check's`)
+    .optional(),
+  sticky: section({ cookie: cookieName.optional() }).optional(),
+});
+
+const configSchema = section({
+  listen: listenSection("0.0.0.0", 8080),
+  workers: z.union([
+    z.literal("auto"),
+    z.int({ error: WORKERS_TEXT }).min(1, { error: WORKERS_TEXT })
+      .max(MAX_WORKERS, { error: WORKERS_TEXT }),
+  ], { error: WORKERS_TEXT })
+    .meta({ description: `${WORKERS_TEXT}; default 1` })
+    .default(1),
+  strategy: choice(STRATEGIES).default("round_robin"),
+  transport: choice(TRANSPORTS).default("http1"),
+  backends: backendList.optional(),
+  health_check: optionalSection(section({
+    path: healthPath.default("/"),
+    interval: duration(5000),
+    timeout: duration(2000),
+    healthy_threshold: intAtLeast(1).default(2),
+    unhealthy_threshold: intAtLeast(1).default(3),
+    passive: optionalSection(section({
+      consecutive_failures: intAtLeast(1).default(5),
+      ejection_time: duration(10_000),
+      max_ejection_time: duration(300_000),
+      max_ejection_percent: percent(50),
+    })),
+  })),
+  sticky: optionalSection(section({ cookie: cookieName.default("lb_backend") })),
+  slow_start: duration(0, 0),
+  retries: optionalSection(section({
+    attempts: intAtLeast(1, 10).default(2),
+    budget: percent(20),
+    min: intAtLeast(0).default(10),
+    max_body: size(64 * 1024),
+  })),
+  limits: optionalSection(section({
+    max_body: size(100 * 1024 * 1024),
+    max_in_flight: intAtLeast(0).default(0),
+    queue: intAtLeast(0).default(100),
+  })),
+  timeouts: optionalSection(section({
+    connect: duration(2000),
+    response: duration(30_000),
+    drain: duration(10_000),
+    queue: duration(1000),
+    idle: duration(60_000),
+    pool_idle: duration(4000),
+  })),
+  admin: adminSection,
+  logging: optionalSection(section({
+    access: choice(ACCESS_LOG_FORMATS).default("json"),
+  })),
+  pools: z.record(z.string(), poolSection, { error: "a mapping of pool names to pools" })
+    .optional(),
+  routes: routesSchema.optional(),
+}).transform((config, ctx): Config => {
+  const admin: AdminConfig = {
+    listen: config.admin?.listen ?? null,
+    token: config.admin?.token ?? null,
+    explain_from: config.admin?.explain_from ?? LOOPBACK_CIDRS,
+  };
+  const clash = listenClash(config.listen, admin.listen);
+  if (clash !== undefined) {
+    ctx.addIssue({ code: "custom", message: clash, path: ["admin", "listen", "port"] });
+  }
+  const { pools, routes, ...rest } = config;
+  const resolved: Config = {
+    ...rest,
+    workers: config.workers === "auto" ? navigator.hardwareConcurrency : config.workers,
+    backends: resolveBackends(config.backends ?? [], config.transport, config.slow_start),
+    admin,
+  };
+  if (pools !== undefined) {
+    resolved.pools = Object.fromEntries(
+      Object.entries(pools).map(([name, pool]) => [name, resolvePool(name, pool, resolved)]),
+    );
+  }
+  const routing = resolveRouting(ctx, resolved, routes);
+  if (routing !== undefined) resolved.routes = routing;
+  return resolved;
+});
+
+type BackendInput = NonNullable<z.output<typeof backendList>>[number];
+
+function resolveBackends(
+  backends: BackendInput[],
+  transport: TransportName,
+  slowStart: number,
+): Config["backends"] {
+  return backends.map((backend) => ({
+    url: backend.url,
+    weight: backend.weight,
+    transport: backend.transport ?? transport,
+    slow_start: backend.slow_start ?? slowStart,
+  }));
+}
+
+/** A pool with every key it left out taken from the top level. */
+function resolvePool(name: string, pool: z.output<typeof poolSection>, top: Config): PoolConfig {
+  const transport = pool.transport ?? top.transport;
+  const slowStart = pool.slow_start ?? top.slow_start;
+  const own = pool.health_check ?? {};
+  const health: HealthCheckConfig = {
+    ...top.health_check,
+    ...own,
+    passive: { ...top.health_check.passive, ...own.passive },
+  };
+  return {
+    name,
+    strategy: pool.strategy ?? top.strategy,
+    transport,
+    slow_start: slowStart,
+    backends: resolveBackends(pool.backends, transport, slowStart),
+    health_check: health,
+    sticky: { cookie: pool.sticky?.cookie ?? top.sticky.cookie },
+  };
+}
+
+const ANY_ADDRESS = ["0.0.0.0", "::", "[::]"];
+
+/**
+ * Says why the admin listener cannot share the proxy's address (a backend's
+ * own `/metrics` must stay reachable through the balancer), or undefined
+ * when it does not. A wildcard host clashes with every host on the same port.
+ *
+ * @example
+ * ```ts
+ * listenClash({ host: "0.0.0.0", port: 8080 }, { host: "127.0.0.1", port: 8080 });
+ * // "a port other than the proxy's (listen 0.0.0.0:8080)"
+ * listenClash({ host: "0.0.0.0", port: 8080 }, null); // undefined
+ * ```
+ */
+export function listenClash(proxy: ListenConfig, admin: ListenConfig | null): string | undefined {
+  if (admin === null || admin.port === 0 || admin.port !== proxy.port) return undefined;
+  const wildcard = ANY_ADDRESS.includes(proxy.host) || ANY_ADDRESS.includes(admin.host);
+  if (!wildcard && proxy.host !== admin.host) return undefined;
+  return `a port other than the proxy's (listen ${formatAddress(proxy)})`;
+}
+
+
+/**
+ * The JSON Schema of the config file as written (durations as strings or
+ * numbers, every default shown), for editors: `deno task schema` writes it to
+ * `config.schema.json`.
+ *
+ * @example
+ * ```ts
+ * const schema = configJsonSchema();
+ * schema.properties; // { listen, workers, strategy, ... }
+ * ```
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(configSchema, { io: "input" }),
+    title: "deno-lb config",
+    description: "The balancer's YAML config; docs/configuration.md describes every key.",
+  };
+}
+
+/** The schema `parseConfig` validates with. */
+export { configSchema };

@@ -1,0 +1,403 @@
+/**
+ * The parsed config's types: what `parseConfig` returns, every default filled
+ * in and every duration in milliseconds.
+ *
+ * @module
+ */
+
+import type { AccessLogFormat } from "../observability/access_log.ts";
+import type { StrategyName, TransportName } from "../types.ts";
+import type { ListenConfig } from "./listen_address.ts";
+
+/**
+ * One upstream server as configured, with every default filled in.
+ *
+ * @example
+ * ```ts
+ * const backend: BackendConfig = {
+ *   url: "http://127.0.0.1:9001",
+ *   weight: 1,
+ *   transport: "http1",
+ *   slow_start: 0,
+ * };
+ * ```
+ */
+export interface BackendConfig {
+  /** The normalized origin, e.g. `http://127.0.0.1:9001`; unique across backends. */
+  url: string;
+  /** An integer >= 1. */
+  weight: number;
+  /** The backend's own transport, or else the top-level one. */
+  transport: TransportName;
+  /** Milliseconds to ramp from 10% to full weight on joining; 0 = off. Else the top-level one. */
+  slow_start: number;
+}
+
+/**
+ * Outlier ejection from real traffic; durations in milliseconds.
+ *
+ * @example
+ * ```ts
+ * const passive: PassiveHealthConfig = {
+ *   consecutive_failures: 5,
+ *   ejection_time: 10_000,
+ *   max_ejection_time: 300_000,
+ *   max_ejection_percent: 50,
+ * };
+ * ```
+ */
+export interface PassiveHealthConfig {
+  /** 5xx responses or transport errors in a row that eject a backend. */
+  consecutive_failures: number;
+  /** The first ejection's length; each repeat doubles it. */
+  ejection_time: number;
+  /** The longest an ejection lasts. */
+  max_ejection_time: number;
+  /** At most this percent of the backends are ejected at once (at least one of two or more). */
+  max_ejection_percent: number;
+}
+
+/**
+ * Health checking, active and passive; durations in milliseconds.
+ *
+ * @example
+ * ```ts
+ * const health: HealthCheckConfig = {
+ *   path: "/",
+ *   interval: 5000,
+ *   timeout: 2000,
+ *   healthy_threshold: 2,
+ *   unhealthy_threshold: 3,
+ *   passive: {
+ *     consecutive_failures: 5,
+ *     ejection_time: 10_000,
+ *     max_ejection_time: 300_000,
+ *     max_ejection_percent: 50,
+ *   },
+ * };
+ * ```
+ */
+export interface HealthCheckConfig {
+  /** Origin-form path (may carry a query) requested on each backend. */
+  path: string;
+  interval: number;
+  timeout: number;
+  /** Consecutive successes that mark a down backend up. */
+  healthy_threshold: number;
+  /** Consecutive failures that mark an up backend down. */
+  unhealthy_threshold: number;
+  passive: PassiveHealthConfig;
+}
+
+/**
+ * The balancer's timeouts, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * const timeouts: TimeoutsConfig = {
+ *   connect: 2000,
+ *   response: 30000,
+ *   drain: 10000,
+ *   queue: 1000,
+ *   idle: 60000,
+ *   pool_idle: 4000,
+ * };
+ * ```
+ */
+export interface TimeoutsConfig {
+  connect: number;
+  /** Until the backend's response headers have arrived. */
+  response: number;
+  /** On SIGINT/SIGTERM (and for backends a reload removed), how long in-flight requests may take. */
+  drain: number;
+  /** The longest wait for a backend's in-flight slot before 503. */
+  queue: number;
+  /** The longest silence while reading an upstream body. */
+  idle: number;
+  /** Pooled upstream connections idle longer than this are closed. */
+  pool_idle: number;
+}
+
+/**
+ * Retries of failed attempts on another backend.
+ *
+ * @example
+ * ```ts
+ * const retries: RetriesConfig = { attempts: 2, budget: 20, min: 10, max_body: 65536 };
+ * ```
+ */
+export interface RetriesConfig {
+  /** Tries per request in all, the first included. */
+  attempts: number;
+  /** Percent of the requests of a 10 s sliding window that may be retries. */
+  budget: number;
+  /** Retries always allowed per 10 s window, whatever the budget. */
+  min: number;
+  /** Bytes of request body kept for replay; a larger body is not retried. */
+  max_body: number;
+}
+
+/**
+ * Request size and concurrency limits.
+ *
+ * @example
+ * ```ts
+ * const limits: LimitsConfig = { max_body: 100 * 1024 * 1024, max_in_flight: 0, queue: 100 };
+ * ```
+ */
+export interface LimitsConfig {
+  /** The largest request body in bytes; larger ones get 413. */
+  max_body: number;
+  /** Requests one backend serves at once; 0 = no limit. */
+  max_in_flight: number;
+  /** Requests waiting for a slot, per backend. */
+  queue: number;
+}
+
+/**
+ * The admin API and who may ask for routing explanations.
+ *
+ * @example
+ * ```ts
+ * const admin: AdminConfig = {
+ *   listen: { host: "127.0.0.1", port: 9090 },
+ *   token: null,
+ *   explain_from: ["127.0.0.0/8", "::1/128"],
+ * };
+ * ```
+ */
+export interface AdminConfig {
+  /** Where the admin API listens; null when the config has no `admin` section. */
+  listen: ListenConfig | null;
+  /** The Bearer token write actions need; null disables writes. */
+  token: string | null;
+  /** CIDR blocks whose clients get an `X-LB-Decision` for `X-LB-Explain: 1`. */
+  explain_from: string[];
+}
+
+/**
+ * What the balancer logs besides errors.
+ *
+ * @example
+ * ```ts
+ * const logging: LoggingConfig = { access: "json" };
+ * ```
+ */
+export interface LoggingConfig {
+  /** The access log's format on stdout, or `off`. */
+  access: AccessLogFormat;
+}
+
+/**
+ * The parsed config: the YAML's keys, every optional one filled with its
+ * default and every duration converted to milliseconds.
+ *
+ * @example
+ * ```ts
+ * const config: Config = parseConfig("backends: [{ url: http://127.0.0.1:9001 }]", "config.yaml");
+ * config.listen.port; // 8080
+ * config.timeouts.response; // 30000
+ * ```
+ */
+export interface Config {
+  listen: ListenConfig;
+  /** Isolates serving the proxy's port; `auto` in the file is resolved to the CPU count. */
+  workers: number;
+  strategy: StrategyName;
+  /** The default transport; every backend's own `transport` is already resolved. */
+  transport: TransportName;
+  /** The `default` pool's backends; empty when the config has only `pools`. */
+  backends: BackendConfig[];
+  health_check: HealthCheckConfig;
+  sticky: { cookie: string };
+  /** The default slow start of backends in milliseconds; 0 = off. */
+  slow_start: number;
+  retries: RetriesConfig;
+  limits: LimitsConfig;
+  timeouts: TimeoutsConfig;
+  admin: AdminConfig;
+  logging: LoggingConfig;
+  /**
+   * The pools the file names under `pools`, their defaults taken from the
+   * top level; absent when it has none. {@linkcode poolConfigs} adds the
+   * `default` pool of the top-level `backends`.
+   */
+  pools?: Record<string, PoolConfig>;
+  /** The routes as written, in order; absent when the file has none: every request goes to `default`. */
+  routes?: RouteConfig[];
+}
+
+/** The name of the pool that the top-level `backends` make, and routes-less configs use. */
+export const DEFAULT_POOL = "default";
+
+/**
+ * One named group of backends with its own strategy, health checks, sticky
+ * cookie and connection pools; each key left out takes the top-level one.
+ *
+ * @example
+ * ```ts
+ * const pool: PoolConfig = {
+ *   name: "api", strategy: "round_robin", transport: "http1", slow_start: 0,
+ *   backends: [{ url: "http://127.0.0.1:9001", weight: 1, transport: "http1", slow_start: 0 }],
+ *   health_check: config.health_check, sticky: { cookie: "lb_backend" },
+ * };
+ * ```
+ */
+export interface PoolConfig {
+  name: string;
+  strategy: StrategyName;
+  transport: TransportName;
+  /** Milliseconds; every backend's own `slow_start` is already resolved. */
+  slow_start: number;
+  backends: BackendConfig[];
+  health_check: HealthCheckConfig;
+  sticky: { cookie: string };
+}
+
+/**
+ * The conditions of a route; each one given must hold. Host names are
+ * lowercase, path prefixes normalised and without a trailing `/`, methods
+ * uppercase and header names lowercase.
+ *
+ * @example
+ * ```ts
+ * const match: RouteMatchConfig = { host: "*.example.com", path_prefix: "/v1", methods: ["GET"] };
+ * ```
+ */
+export interface RouteMatchConfig {
+  /** Exact, or `*.example.com` for one or more labels in front of `example.com`. */
+  host?: string;
+  /** Segment-aware: `/v1` matches `/v1`, `/v1/` and `/v1/x`, not `/v10`. */
+  path_prefix?: string;
+  /** Exact path, instead of a prefix. */
+  path?: string;
+  methods?: string[];
+  /** Exact, case-sensitive values by lowercase name. */
+  headers?: Record<string, string>;
+  scheme?: "http" | "https";
+}
+
+/**
+ * One pool of a traffic split and its share.
+ *
+ * @example
+ * ```ts
+ * const canary: SplitConfig[] = [{ pool: "stable", weight: 90 }, { pool: "next", weight: 10 }];
+ * ```
+ */
+export interface SplitConfig {
+  pool: string;
+  weight: number;
+}
+
+/**
+ * An answer without a backend: a redirect to the request's URL with the
+ * parts given replaced.
+ *
+ * @example
+ * ```ts
+ * const redirect: RedirectConfig = { scheme: "https", status: 301 };
+ * ```
+ */
+export interface RedirectConfig {
+  scheme?: "http" | "https";
+  host?: string;
+  port?: number;
+  /** Replaces the whole path; the query is kept. */
+  path?: string;
+  /** 301, 302, 303, 307 or 308. */
+  status: number;
+}
+
+/**
+ * A fixed answer.
+ *
+ * @example
+ * ```ts
+ * const respond: RespondConfig = { status: 200, body: "ok\n", headers: { "content-type": "text/plain" } };
+ * ```
+ */
+export interface RespondConfig {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Header changes: `set` replaces every value of a header, `add` appends one
+ * more, `remove` deletes every value. Names are lowercase.
+ *
+ * @example
+ * ```ts
+ * const filter: HeaderFilterConfig = { set: { "x-env": "prod" }, add: {}, remove: ["x-debug"] };
+ * ```
+ */
+export interface HeaderFilterConfig {
+  set: Record<string, string>;
+  add: Record<string, string>;
+  remove: string[];
+}
+
+/**
+ * One route: the first whose match holds takes the request and does one of
+ * `pool`, `split`, `redirect` or `respond`.
+ *
+ * @example
+ * ```ts
+ * const route: RouteConfig = { name: "api", match: { host: "api.example.com" }, pool: "api" };
+ * ```
+ */
+export interface RouteConfig {
+  /** As written, or `route-N` by position from 1. */
+  name: string;
+  /** Empty for a catch-all. */
+  match: RouteMatchConfig;
+  pool?: string;
+  split?: SplitConfig[];
+  redirect?: RedirectConfig;
+  respond?: RespondConfig;
+  /** Only with `pool` or `split`. */
+  rewrite?: { path_prefix?: string; host?: string };
+  request_headers?: HeaderFilterConfig;
+  response_headers?: HeaderFilterConfig;
+  /** Overrides of `timeouts.response` and `timeouts.idle` for this route, in milliseconds. */
+  timeouts?: { response?: number; idle?: number };
+}
+
+/**
+ * Every pool in force: the top-level `backends` as the `default` pool (when
+ * there are any), then the `pools` in file order.
+ *
+ * @example
+ * ```ts
+ * poolConfigs(parseConfig("backends: [{ url: http://127.0.0.1:9001 }]", "c.yaml")).map((p) => p.name);
+ * // ["default"]
+ * ```
+ */
+export function poolConfigs(config: Config): PoolConfig[] {
+  const pools = Object.values(config.pools ?? {});
+  if (config.backends.length === 0) return pools;
+  return [{
+    name: DEFAULT_POOL,
+    strategy: config.strategy,
+    transport: config.transport,
+    slow_start: config.slow_start,
+    backends: config.backends,
+    health_check: config.health_check,
+    sticky: config.sticky,
+  }, ...pools];
+}
+
+/**
+ * The routes in force: those of the file, or one catch-all route named
+ * `default` to the `default` pool.
+ *
+ * @example
+ * ```ts
+ * routeConfigs(parseConfig("backends: [{ url: http://127.0.0.1:9001 }]", "c.yaml"));
+ * // [{ name: "default", match: {}, pool: "default" }]
+ * ```
+ */
+export function routeConfigs(config: Config): RouteConfig[] {
+  return config.routes ?? [{ name: DEFAULT_POOL, match: {}, pool: DEFAULT_POOL }];
+}
