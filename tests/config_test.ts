@@ -263,7 +263,7 @@ timeouts: { connect: 5s, response: 1m, drain: 24h }
 
 Deno.test("unknown top-level key", () => {
   assert.deepEqual(problems(`strategi: random\n${BACKEND}`), [
-    "config.yaml:1 strategi: unknown key (expected one of listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging)",
+    "config.yaml:1 strategi: unknown key (expected one of listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, pools, routes)",
   ]);
 });
 
