@@ -33,9 +33,11 @@ export interface LastCheck {
  * Keeps each backend's `healthy` flag and ejection up to date.
  *
  * A down backend comes back after `healthy_threshold` probe successes in a
- * row; an up backend goes down after `unhealthy_threshold` failures in a row,
- * probes and timeouts in real traffic alike. A refused connection in real
- * traffic takes a backend down at once. Outlier ejection: after
+ * row; an up backend goes down once its probe failures in a row and its
+ * real-traffic timeouts in a row reach `unhealthy_threshold` together. A
+ * real-traffic success ends only the timeouts' streak: a backend whose probes
+ * fail goes down while it still serves. A refused connection in real traffic
+ * takes a backend down at once. Outlier ejection: after
  * `passive.consecutive_failures` 5xx answers or transport errors in a row
  * from real traffic, a backend is out for `passive.ejection_time`, doubled at
  * each repeat up to `passive.max_ejection_time`, as long as no more than
@@ -110,7 +112,7 @@ export class HealthChecker {
       const at = new Date().toISOString();
       this.#lastChecks.set(backend, { ok: failure === undefined, at, detail: failure ?? PASSED });
       if (failure === undefined) this.#succeed(backend, PASSED);
-      else this.reportFailure(backend, failure);
+      else this.#probeFailed(backend, failure);
     }));
   }
 
@@ -119,11 +121,11 @@ export class HealthChecker {
     return this.#lastChecks.get(backend);
   }
 
-  /** Real traffic reached the backend: its failure streak ends. */
+  /** Real traffic reached the backend: the streak of its real-traffic timeouts ends. */
   reportSuccess(backend: Backend): void {
     // Read before writing: the streak may be shared memory that every worker writes.
     const streak = backend.streak;
-    if (streak.failures !== 0 && backend.healthy) streak.failures = 0;
+    if (streak.trafficFailures !== 0) streak.trafficFailures = 0;
   }
 
   /**
@@ -174,12 +176,22 @@ export class HealthChecker {
     this.#returns.add(timer);
   }
 
-  /** A probe or a request failed; `reason` goes into the log line. */
+  /** A request to the backend timed out; `reason` goes into the log line. */
   reportFailure(backend: Backend, reason: string): void {
+    backend.streak.trafficFailures++;
+    this.#failed(backend, reason);
+  }
+
+  #probeFailed(backend: Backend, reason: string): void {
+    backend.streak.failures++;
+    this.#failed(backend, reason);
+  }
+
+  #failed(backend: Backend, reason: string): void {
     const streak = backend.streak;
     streak.successes = 0;
-    streak.failures++;
-    if (backend.healthy && streak.failures >= this.options.unhealthy_threshold) {
+    const failures = streak.failures + streak.trafficFailures;
+    if (backend.healthy && failures >= this.options.unhealthy_threshold) {
       this.#markDown(backend, reason);
     }
   }
@@ -195,6 +207,7 @@ export class HealthChecker {
   #succeed(backend: Backend, reason: string): void {
     const streak = backend.streak;
     streak.failures = 0;
+    streak.trafficFailures = 0;
     streak.successes++;
     if (!backend.healthy && streak.successes >= this.options.healthy_threshold) {
       backend.healthy = true;

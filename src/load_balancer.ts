@@ -5,7 +5,9 @@
  * @module
  */
 
+import { DEFAULT_POOL } from "./config/types.ts";
 import { type BackendSettings, newBackendState, SharedBackend } from "./internal/shared_backend.ts";
+import { backendId } from "./pools/backend_id.ts";
 import { random } from "./strategies/random.ts";
 import { roundRobin } from "./strategies/round_robin.ts";
 import { sticky } from "./strategies/sticky.ts";
@@ -27,16 +29,18 @@ export const strategies = {
   sticky,
 } satisfies Record<StrategyName, StrategyFactory>;
 
-/** What the balancer needs to know of the config; `slow_start` defaults to 0 (off). */
+/** What the balancer needs to know of a pool's config; `slow_start` defaults to 0 (off). */
 export interface BalancerConfig {
+  /** The pool's name; default `default`. */
+  name?: string;
   strategy: StrategyName;
   backends: readonly BackendSettings[];
   sticky: { cookie: string };
 }
 
 /**
- * What worker isolates share with the primary one: the round-robin turn and
- * each backend's run-time state, by origin. SharedArrayBuffers cross
+ * What worker isolates share with the primary one for a pool: its round-robin
+ * turn and each backend's run-time state, by backend id. SharedArrayBuffers cross
  * `postMessage` as shared memory, not as copies.
  *
  * @example
@@ -68,6 +72,8 @@ const RAMP_FLOOR = 0.1;
  * ```
  */
 export class LoadBalancer {
+  /** The pool's name. */
+  readonly name: string;
   strategyName: StrategyName;
   /** Name of the `sticky` strategy's cookie. */
   stickyCookie: string;
@@ -80,17 +86,20 @@ export class LoadBalancer {
    * state the primary isolate made for them.
    */
   constructor(config: BalancerConfig, shared?: SharedBalancerState) {
+    this.name = config.name ?? DEFAULT_POOL;
     this.strategyName = config.strategy;
     this.stickyCookie = config.sticky.cookie;
     this.#turn = new Uint32Array(shared?.turn ?? new SharedArrayBuffer(4));
     // The first backends are in rotation at full weight: nothing to ramp up from.
-    this.#backends = config.backends.map((backend) => attachOrCreate(backend, -Infinity, shared));
+    this.#backends = config.backends.map((backend) =>
+      attachOrCreate({ ...backend, pool: this.name }, -Infinity, shared)
+    );
     this.#strategy = this.#newStrategy(config);
   }
 
   /** The state to hand to worker isolates, which they build their balancer over. */
   shared(): SharedBalancerState {
-    const backends = Object.fromEntries(this.#backends.map((b) => [b.url.origin, b.state]));
+    const backends = Object.fromEntries(this.#backends.map((b) => [b.id, b.state]));
     return { turn: this.#turn.buffer, backends };
   }
 
@@ -119,7 +128,7 @@ export class LoadBalancer {
     const now = performance.now();
     const next = config.backends.map((entry) => {
       const kept = old.get(new URL(entry.url).origin);
-      if (kept === undefined) return attachOrCreate(entry, now, shared);
+      if (kept === undefined) return attachOrCreate({ ...entry, pool: this.name }, now, shared);
       old.delete(kept.url.origin);
       kept.weight = entry.weight;
       kept.transport = entry.transport;
@@ -144,6 +153,12 @@ export class LoadBalancer {
     const candidates = this.#candidates(exclude, now);
     if (candidates.length === 0) return undefined;
     return this.#strategy.select(candidates, request, ramps(candidates, now));
+  }
+
+  /** Whether any backend is in rotation. */
+  hasCandidates(): boolean {
+    const now = performance.now();
+    return this.#backends.some((backend) => inRotation(backend, now));
   }
 
   /** What {@linkcode LoadBalancer.selectBackend} would pick now, without moving the strategy on. */
@@ -189,7 +204,8 @@ function attachOrCreate(
   joinedAt: number,
   shared: SharedBalancerState | undefined,
 ): SharedBackend {
-  const state = shared?.backends[new URL(config.url).origin];
+  if (shared === undefined) return newBackend(config, joinedAt);
+  const state = shared.backends[backendId(config.pool ?? DEFAULT_POOL, config.url)];
   return state === undefined ? newBackend(config, joinedAt) : new SharedBackend(config, state);
 }
 

@@ -1,48 +1,56 @@
 /**
- * The request flow: open the request context, select a backend, forward.
+ * The request flow: open the request context, route, then for a pool: select
+ * a backend and forward.
  *
  * @module
  */
 
-import { bodyTooLarge, refuseEarly } from "./resilience/admission.ts";
-import type { BackendLimiter } from "./resilience/backend_limiter.ts";
-import type { Config } from "./config/config.ts";
+import type { Config } from "./config/types.ts";
 import type { HealthChecker } from "./health_check.ts";
 import { errorResponse, upstreamErrorResponse } from "./internal/error_response.ts";
 import { clientHeaders, upstreamHeaders } from "./internal/header_rules.ts";
-import type { LoadBalancer } from "./load_balancer.ts";
-import { ReplayableBody } from "./resilience/replayable_body.ts";
+import { Explanation } from "./observability/explain.ts";
+import type { Telemetry } from "./observability/telemetry.ts";
+import type { Pool } from "./pools/pool.ts";
+import type { PoolSet } from "./pools/pool_set.ts";
 import { RequestContext } from "./request_context.ts";
+import { bodyTooLarge, refuseEarly } from "./resilience/admission.ts";
+import type { BackendLimiter } from "./resilience/backend_limiter.ts";
+import { ReplayableBody } from "./resilience/replayable_body.ts";
 import type { RetryBudget } from "./resilience/retry_budget.ts";
 import { mayRetry } from "./resilience/retry_policy.ts";
-import type { Telemetry } from "./observability/telemetry.ts";
+import { fixedResponse, redirectResponse } from "./routing/fixed_answers.ts";
+import { parseTarget, type RequestTarget } from "./routing/request_target.ts";
+import type { Route } from "./routing/route.ts";
+import type { Router } from "./routing/router.ts";
 import {
   type Backend,
   type Selection,
-  type Transport,
-  type TransportName,
   UpstreamError,
   type UpstreamRequest,
   type UpstreamResponse,
 } from "./types.ts";
 
-/** What the request flow works with; a reload replaces `config` and `transports`. */
+/** What the request flow works with; a reload replaces `config`, `router` and the pools' contents. */
 export interface Proxy {
   /** The config in force: retries and limits are read from it for each request. */
   config: Config;
-  balancer: LoadBalancer;
-  transports: Readonly<Record<TransportName, Transport>>;
-  health: HealthChecker;
-  /** Records every request: metrics, the access log, explanations. */
+  router: Router;
+  pools: PoolSet;
+  /** Records every request: metrics, the access log. */
   telemetry: Telemetry;
   /** `limits.max_in_flight` and the queue in front of each backend. */
   limiter: BackendLimiter;
   /** Caps retries to a share of the requests of the last 10 seconds. */
   retryBudget: RetryBudget;
+  /** The port the proxy listens on, which a redirect without scheme or port keeps. */
+  listenPort: number;
 }
 
 /**
- * Proxies one request to a healthy backend and streams its response back.
+ * Routes one request and answers it: by redirect or fixed response, or by
+ * proxying it to a healthy backend of the route's pool and streaming its
+ * response back.
  *
  * @example
  * ```ts
@@ -54,10 +62,52 @@ export async function handleRequest(
   info: Deno.ServeHandlerInfo,
   proxy: Proxy,
 ): Promise<Response> {
-  using ctx = RequestContext.open(request, info, { observer: proxy.telemetry });
-  const selection = proxy.balancer.selectBackend(request);
-  if (selection === undefined) return ctx.respond(noHealthyBackend(proxy));
-  return ctx.respond(await forward(ctx, proxy, selection));
+  using ctx = RequestContext.open(request, info, { onEnd: proxy.telemetry.requestEnded });
+  const target = parseTarget(request.url);
+  const route = proxy.router.route(target, request);
+  ctx.route = route?.name;
+  const explanation = ctx.explainAsked && proxy.telemetry.mayExplain(ctx.clientAddress)
+    ? new Explanation(proxy.config, target, route)
+    : undefined;
+  const response = route === undefined
+    ? errorResponse(404, `no route for ${request.method} ${target.host}${target.path}`)
+    : await serveRoute(ctx, proxy, route, target, explanation);
+  explanation?.annotate(response, ctx);
+  return ctx.respond(response);
+}
+
+async function serveRoute(
+  ctx: RequestContext,
+  proxy: Proxy,
+  route: Route,
+  target: RequestTarget,
+  explanation: Explanation | undefined,
+): Promise<Response> {
+  const { redirect, respond } = route.config;
+  if (redirect !== undefined) {
+    return redirectResponse(redirect, target, proxy.listenPort, route.responseHeaders);
+  }
+  if (respond !== undefined) return fixedResponse(respond, route.responseHeaders);
+  const pool = poolOf(route, proxy.pools);
+  ctx.pool = pool.name;
+  const selection = pool.balancer.selectBackend(ctx.request);
+  explanation?.selected(pool, ctx.request, selection);
+  if (selection === undefined) return noHealthyBackend(pool.health);
+  return await forward(ctx, proxy, { route, pool, target }, selection);
+}
+
+/** The pool of a `pool` route, or the one a `split` route picks for this request. */
+function poolOf(route: Route, pools: PoolSet): Pool {
+  const name = route.split?.pick((pool) => pools.get(pool)!.balancer.hasCandidates()) ??
+    route.config.pool!;
+  return pools.get(name)!;
+}
+
+/** Where a request goes: its route, the route's pool, and what it asked for. */
+interface Destination {
+  route: Route;
+  pool: Pool;
+  target: RequestTarget;
 }
 
 /**
@@ -68,8 +118,14 @@ export async function handleRequest(
  * declared, else when it crosses the limit, which aborts the upstream request.
  * CONNECT is refused (501).
  */
-async function forward(ctx: RequestContext, proxy: Proxy, selection: Selection): Promise<Response> {
+async function forward(
+  ctx: RequestContext,
+  proxy: Proxy,
+  destination: Destination,
+  selection: Selection,
+): Promise<Response> {
   const { request } = ctx;
+  const { pool, route } = destination;
   const { limits, retries } = proxy.config;
   const refused = refuseEarly(request, limits.max_body);
   if (refused !== undefined) return refused;
@@ -78,7 +134,7 @@ async function forward(ctx: RequestContext, proxy: Proxy, selection: Selection):
     maxBody: limits.max_body,
     keep: retries.max_body,
   });
-  const upstream = toUpstreamRequest(ctx);
+  const upstream = toUpstreamRequest(ctx, destination);
   const tried = new Set<Backend>();
   for (;;) {
     const { backend } = selection;
@@ -87,23 +143,24 @@ async function forward(ctx: RequestContext, proxy: Proxy, selection: Selection):
     if (ctx.signal.aborted) return errorResponse(499, "the client went away");
     if (typeof slot === "string") return errorResponse(503, slot);
     ctx.own(slot);
-    ctx.sendTo(selection);
+    proxy.telemetry.attemptStarted(ctx.backend, backend);
+    ctx.sendTo(backend);
     tried.add(backend);
     upstream.body = body.stream();
     try {
-      const response = await proxy.transports[backend.transport].send(ctx, backend, upstream);
+      const response = await pool.transports[backend.transport].send(ctx, backend, upstream);
       ctx.headReceived();
-      proxy.health.reportSuccess(backend);
-      proxy.health.reportOutcome(backend, response.status >= 500, `status ${response.status}`);
-      return toClientResponse(ctx, response, selection.setCookie);
+      pool.health.reportSuccess(backend);
+      pool.health.reportOutcome(backend, response.status >= 500, `status ${response.status}`);
+      return toClientResponse(ctx, response, selection.setCookie, route);
     } catch (error) {
       slot[Symbol.dispose]();
       if (ctx.signal.aborted) return errorResponse(499, "the client went away");
       if (body.tooLarge) return bodyTooLarge(limits.max_body);
       if (!(error instanceof UpstreamError)) throw error;
-      reportFailure(proxy.health, backend, upstream, error);
-      const retry = nextAttempt(ctx, proxy, error, body.replayable, tried);
-      ctx.attemptFailed(error, retry !== undefined);
+      reportFailure(pool.health, backend, upstream, error);
+      const retry = nextAttempt(ctx, proxy, pool, error, body.replayable, tried);
+      proxy.telemetry.attemptFailed(ctx.attemptFailed(error, retry !== undefined));
       if (retry === undefined) return upstreamErrorResponse(error);
       selection = retry;
     }
@@ -114,6 +171,7 @@ async function forward(ctx: RequestContext, proxy: Proxy, selection: Selection):
 function nextAttempt(
   ctx: RequestContext,
   proxy: Proxy,
+  pool: Pool,
   error: UpstreamError,
   replayable: boolean,
   tried: ReadonlySet<Backend>,
@@ -122,49 +180,48 @@ function nextAttempt(
   if (!mayRetry(ctx.request, error, replayable)) return undefined;
   // The budget first: a refused retry must not move the rotation on.
   if (!proxy.retryBudget.tryRetry()) return undefined;
-  return proxy.balancer.selectBackend(ctx.request, tried);
+  return pool.balancer.selectBackend(ctx.request, tried);
 }
 
-function toUpstreamRequest(ctx: RequestContext): UpstreamRequest {
-  const { request } = ctx;
-  const proto = request.url.startsWith("https:") ? "https" : "http";
-  return {
-    method: request.method,
-    target: originFormTarget(request.url),
-    headers: upstreamHeaders(request.headers, {
-      address: ctx.clientAddress,
-      proto,
-      requestId: ctx.requestId,
-    }),
-    body: request.body,
+/**
+ * The request as the backend gets it: the normalised path (rewritten when the
+ * route says so) and the query as sent, the client's headers with the
+ * route's changes and then the proxy's header rules, and the route's timeouts.
+ */
+function toUpstreamRequest(ctx: RequestContext, { route, target }: Destination): UpstreamRequest {
+  const upstream: UpstreamRequest = {
+    method: ctx.request.method,
+    target: route.upstreamPath(target.path) + target.query,
+    headers: upstreamHeaders(
+      ctx.request.headers,
+      {
+        address: ctx.clientAddress,
+        proto: target.scheme,
+        requestId: ctx.requestId,
+      },
+      route.requestHeaders,
+      route.config.rewrite?.host,
+    ),
+    body: ctx.request.body,
   };
+  const timeouts = route.config.timeouts;
+  if (timeouts !== undefined) upstream.timeouts = timeouts;
+  return upstream;
 }
 
 function toClientResponse(
   ctx: RequestContext,
   response: UpstreamResponse,
   setCookie: string | undefined,
+  route: Route,
 ): Response {
-  const headers = clientHeaders(response.headers);
+  const headers = clientHeaders(route.responseHeaders?.apply(response.headers) ?? response.headers);
   if (setCookie !== undefined) headers.push(["set-cookie", setCookie]);
   return new Response(ctx.countBody(response.body), {
     status: response.status,
     statusText: response.statusText,
     headers,
   });
-}
-
-/**
- * Path and query exactly as the client sent them: the URL after its authority.
- *
- * @example
- * ```ts
- * originFormTarget("http://app.test:8080/a%2Fb?x=1"); // "/a%2Fb?x=1"
- * ```
- */
-export function originFormTarget(url: string): string {
-  const path = url.indexOf("/", url.indexOf("//") + 2);
-  return path === -1 ? "/" : url.slice(path);
 }
 
 function reportFailure(
@@ -182,7 +239,7 @@ function reportFailure(
   else if (error.kind === "response_timeout") health.reportFailure(backend, "response timed out");
 }
 
-function noHealthyBackend(proxy: Proxy): Response {
-  const retryAfter = Math.max(1, Math.ceil(proxy.health.options.interval / 1000));
+function noHealthyBackend(health: HealthChecker): Response {
+  const retryAfter = Math.max(1, Math.ceil(health.options.interval / 1000));
   return errorResponse(503, "no healthy backend", { "retry-after": String(retryAfter) });
 }

@@ -1,19 +1,18 @@
 /**
  * RequestContext owns everything one proxied request holds: pooled buffers,
- * the upstream connection lease, the abort signal, timing and the record of
- * what happened to it. Open it with `using`; its `[Symbol.dispose]` gives
- * every resource back, on success, on error and when the client goes away.
- * The request ends when its response body ends (or at once for a response
- * without a streamed body): then its record goes to the observer, which
- * writes the access-log line and the metrics.
+ * the upstream connection lease, the abort signal, and the record of what
+ * happened to it (route, pool, backend, attempts, timing, status, bytes).
+ * Open it with `using`; its `[Symbol.dispose]` gives every resource back, on
+ * success, on error and when the client goes away. The request ends when its
+ * response body ends (or at once for a response without a streamed body):
+ * then the record goes to the `onEnd` the flow opened it with.
  *
  * @module
  */
 
 import { type BufferPool, sharedBufferPool } from "./internal/buffer_pool.ts";
 import { requestId } from "./internal/request_id.ts";
-import { type Decision, decisionHeader } from "./observability/explain.ts";
-import type { Backend, Selection, UpstreamError } from "./types.ts";
+import type { Backend, UpstreamError } from "./types.ts";
 
 /**
  * Why a finished request's signal aborts. One shared instance: creating a
@@ -31,56 +30,16 @@ export interface FailedAttempt {
 }
 
 /**
- * What the balancer does with the record of its requests. The context calls
- * it as the request proceeds and once when the request ends.
- *
- * @example
- * ```ts
- * const quiet: RequestObserver = { ...NO_OBSERVER, requestEnded: (ctx) => console.log(ctx.status) };
- * ```
- */
-export interface RequestObserver {
-  /** Whether a client at `address` may ask for an `X-LB-Decision` with `X-LB-Explain: 1`. */
-  mayExplain(address: string): boolean;
-  /** Why `selection` was made for `request` (or why nothing could be). */
-  decide(request: Request, selection: Selection | undefined): Decision;
-  /** One more (`+1`) or one fewer (`-1`) request is being served by `backend`. */
-  inFlight(backend: Backend, delta: 1 | -1): void;
-  /** An attempt on a backend failed. */
-  attemptFailed(attempt: FailedAttempt): void;
-  /** The response went out whole, or the client went away: the record is complete. */
-  requestEnded(ctx: RequestContext): void;
-}
-
-/**
- * An observer that records nothing, for contexts opened outside a balancer.
- *
- * @example
- * ```ts
- * using ctx = RequestContext.open(request, info, { observer: NO_OBSERVER });
- * ```
- */
-export const NO_OBSERVER: RequestObserver = {
-  mayExplain: () => false,
-  decide() {
-    throw new Error("unreachable: NO_OBSERVER allows no explanation");
-  },
-  inFlight() {},
-  attemptFailed() {},
-  requestEnded() {},
-};
-
-/**
  * What a context is opened with besides the request.
  *
  * @example
  * ```ts
- * const options: RequestContextOptions = { buffers: new BufferPool(1024, 4) };
+ * const options: RequestContextOptions = { onEnd: (record) => console.log(record.status) };
  * ```
  */
 export interface RequestContextOptions {
-  /** Default {@linkcode NO_OBSERVER}. */
-  observer?: RequestObserver;
+  /** Called once with the complete record when the request ended. */
+  onEnd?: (record: RequestContext) => void;
   /** Default the shared buffer pool. */
   buffers?: BufferPool;
 }
@@ -102,6 +61,12 @@ export class RequestContext implements Disposable {
   readonly startedAt: number = performance.now();
   /** The client's valid `X-Request-Id`, or a new id. */
   readonly requestId: string;
+  /** Whether the client sent `X-LB-Explain: 1`; the flow decides whether it may have one. */
+  readonly explainAsked: boolean;
+  /** The name of the route that took the request; undefined when none did. */
+  route: string | undefined;
+  /** The name of the pool it went to; undefined when it went to none. */
+  pool: string | undefined;
   /** The backend of the latest attempt; undefined while none was chosen. */
   backend: Backend | undefined;
   /** How many backends the request was sent to. */
@@ -121,9 +86,7 @@ export class RequestContext implements Disposable {
 
   readonly #abort = new AbortController();
   readonly #buffers: BufferPool;
-  readonly #observer: RequestObserver;
-  /** Set when the client asked for an explanation and may have one. */
-  #decision: Decision | null | undefined;
+  readonly #onEnd: ((record: RequestContext) => void) | undefined;
   #attemptStartedAt = 0;
   /** Whether {@linkcode RequestContext.countBody} took the body. */
   #bodyCounted = false;
@@ -137,13 +100,11 @@ export class RequestContext implements Disposable {
     options: RequestContextOptions,
   ) {
     this.#buffers = options.buffers ?? sharedBufferPool;
-    this.#observer = options.observer ?? NO_OBSERVER;
+    this.#onEnd = options.onEnd;
     const headers = request.headers;
     this.requestId = requestId(headers.get("x-request-id"));
-    if (headers.get("x-lb-explain") === "1" && this.#observer.mayExplain(clientAddress)) {
-      this.#decision = null;
-    }
-    this.#resources.defer(() => this.#ended());
+    this.explainAsked = headers.get("x-lb-explain") === "1";
+    this.#resources.defer(() => this.#onEnd?.(this));
     this.#resources.defer(() => this.#abort.abort(REQUEST_FINISHED));
     request.signal.addEventListener("abort", this.#onClientAbort, { once: true });
     this.#resources.defer(() => request.signal.removeEventListener("abort", this.#onClientAbort));
@@ -187,16 +148,10 @@ export class RequestContext implements Disposable {
     return moved;
   }
 
-  /** The request is about to go to `selection.backend`. */
-  sendTo(selection: Selection): void {
-    const previous = this.backend;
-    const backend = selection.backend;
-    if (previous !== undefined) this.#observer.inFlight(previous, -1);
-    this.#observer.inFlight(backend, 1);
+  /** The request is about to go to `backend`. */
+  sendTo(backend: Backend): void {
     this.backend = backend;
-    if (this.attempts++ === 0 && this.#decision === null) {
-      this.#decision = this.#observer.decide(this.request, selection);
-    }
+    this.attempts++;
     this.#attemptStartedAt = performance.now();
   }
 
@@ -207,11 +162,11 @@ export class RequestContext implements Disposable {
   }
 
   /** The attempt on the current backend failed; `retried` when another backend gets the request. */
-  attemptFailed(error: UpstreamError, retried: boolean): void {
+  attemptFailed(error: UpstreamError, retried: boolean): FailedAttempt {
     this.waitedMs += performance.now() - this.#attemptStartedAt;
     const attempt = { backend: this.backend!, error, retried };
     this.failures.push(attempt);
-    this.#observer.attemptFailed(attempt);
+    return attempt;
   }
 
   /**
@@ -228,9 +183,8 @@ export class RequestContext implements Disposable {
 
   /**
    * The response the client gets: its status goes into the record, and it
-   * carries `X-Request-Id` (and `X-LB-Decision` when asked for and allowed).
-   * A body not counted by {@linkcode RequestContext.countBody} counts as its
-   * Content-Length.
+   * carries `X-Request-Id`. A body not counted by
+   * {@linkcode RequestContext.countBody} counts as its Content-Length.
    */
   respond(response: Response): Response {
     this.respondedAt = performance.now();
@@ -238,21 +192,14 @@ export class RequestContext implements Disposable {
     const headers = response.headers;
     if (!this.#bodyCounted) this.bytes = Number(headers.get("content-length") ?? 0);
     headers.set("x-request-id", this.requestId);
-    if (this.#decision !== undefined) {
-      this.#decision ??= this.#observer.decide(this.request, undefined);
-      headers.set("x-lb-decision", decisionHeader(this.#decision, this.backend, this.failures));
-    }
     return response;
   }
 
-  /** Gives back every resource still owned, then aborts any pending upstream work. */
+  /**
+   * Gives back every resource still owned, then aborts any pending upstream
+   * work; the record is complete then and goes to `onEnd`.
+   */
   [Symbol.dispose](): void {
     this.#resources.dispose();
-  }
-
-  /** The resources were released: at once, or when a streamed body ended. The record is complete. */
-  #ended(): void {
-    if (this.backend !== undefined) this.#observer.inFlight(this.backend, -1);
-    this.#observer.requestEnded(this);
   }
 }

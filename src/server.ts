@@ -8,13 +8,13 @@
 import { AccessLog, BatchedWriter } from "./observability/access_log.ts";
 import { type AdminOptions, type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { BackendLimiter } from "./resilience/backend_limiter.ts";
-import type { Config } from "./config/config.ts";
-import { ConfigReloader, createTransports } from "./config/reload.ts";
-import { HealthChecker } from "./health_check.ts";
+import { type Config, routeConfigs } from "./config/config.ts";
+import { ConfigReloader } from "./config/reload.ts";
 import { errorResponse } from "./internal/error_response.ts";
 import { formatAddress } from "./config/listen_address.ts";
-import { LoadBalancer, type SharedBalancerState } from "./load_balancer.ts";
+import { PoolSet, type SharedPoolsState } from "./pools/pool_set.ts";
 import { handleRequest, type Proxy } from "./proxy.ts";
+import { Router } from "./routing/router.ts";
 import { RetryBudget } from "./resilience/retry_budget.ts";
 import { Telemetry } from "./observability/telemetry.ts";
 import { withDeadline } from "./internal/with_deadline.ts";
@@ -67,9 +67,16 @@ export function startBalancer(
     reusePort: config.workers > 1,
   });
   const { proxy } = serving;
-  const { balancer, health, telemetry } = proxy;
+  const { pools, telemetry } = proxy;
   let admin: AdminServer | null = null;
-  const adminOptions: AdminOptions = { balancer, telemetry, token: config.admin.token, log };
+  let stopping = false;
+  const adminOptions: AdminOptions = {
+    routing: proxy,
+    telemetry,
+    ready: () => !stopping,
+    token: config.admin.token,
+    log,
+  };
   if (config.admin.listen !== null) {
     const options = adminOptions;
     try {
@@ -81,28 +88,25 @@ export function startBalancer(
   }
   log(
     `listening on ${urlOf(serving.addr)}, admin ${admin ? urlOf(admin.addr) : "off"}, ` +
-      `workers ${config.workers}, strategy ${config.strategy}, backends ${
-        balancer.backends.map((b) => b.url.origin).join(" ")
-      }`,
+      `workers ${config.workers}, ${describePools(config, proxy)}`,
   );
   const reloader = new ConfigReloader(proxy, adminOptions, log);
   const workers = config.workers > 1
     ? new WorkerPool(
       config.workers - 1,
       { ...config, listen: { host: config.listen.host, port: serving.addr.port } },
-      balancer.shared(),
+      pools.shared(),
       log,
     )
     : undefined;
   if (workers !== undefined) {
-    reloader.onApply = (next) => workers.configure(next, balancer.shared());
+    reloader.onApply = (next) => workers.configure(next, pools.shared());
     telemetry.peers = () => workers.snapshots();
   }
-  let stopping = false;
-  const firstRound = health.start().then(() => {
+  const firstRound = pools.startProbing().then(() => {
     if (stopping) return;
-    for (const backend of balancer.backends) {
-      const check = health.lastCheck(backend);
+    for (const backend of pools.backends) {
+      const check = pools.get(backend.pool)?.health.lastCheck(backend);
       const result = check === undefined || check.ok ? "passed" : `failed: ${check.detail}`;
       log(`first health check: ${backend.url.origin} (id ${backend.id}) ${result}`);
     }
@@ -120,8 +124,9 @@ export function startBalancer(
       const [drained, workersDrained] = await Promise.all([
         serving.stop(),
         workers?.stop() ?? true,
-        admin?.shutdown(),
       ]);
+      // The admin API answers through the drain: /ready says 503 meanwhile.
+      await admin?.shutdown();
       stdout?.close();
       return drained && workersDrained;
     })();
@@ -164,23 +169,18 @@ export function serveProxy(
   config: Config,
   log: Log,
   accessLog: Log,
-  options: { reusePort: boolean; shared?: SharedBalancerState },
+  options: { reusePort: boolean; shared?: SharedPoolsState },
 ): ProxyServer {
-  const balancer = new LoadBalancer(config, options.shared);
-  const health = new HealthChecker(balancer.backends, config.health_check, log);
-  const transports = createTransports(config);
+  const pools = new PoolSet(config, log, options.shared);
   const telemetry = new Telemetry({
     config,
-    balancer,
-    health,
-    transports,
+    pools,
     accessLog: new AccessLog(config.logging.access, accessLog),
   });
   const proxy: Proxy = {
     config,
-    balancer,
-    health,
-    transports,
+    router: new Router(routeConfigs(config)),
+    pools,
     telemetry,
     limiter: new BackendLimiter({
       maxInFlight: config.limits.max_in_flight,
@@ -188,6 +188,7 @@ export function serveProxy(
       queueTimeoutMs: config.timeouts.queue,
     }),
     retryBudget: new RetryBudget(config.retries),
+    listenPort: config.listen.port,
   };
   const server = listen(config.listen, () =>
     Deno.serve({
@@ -200,12 +201,12 @@ export function serveProxy(
         return errorResponse(500, "the balancer failed to handle the request");
       },
     }, (request, info) => handleRequest(request, info, proxy)));
+  proxy.listenPort = server.addr.port;
   let stopped: Promise<boolean> | undefined;
   const stop = () =>
     stopped ??= (async () => {
       const drained = await withDeadline(server.shutdown(), proxy.config.timeouts.drain);
-      await health.stop();
-      for (const transport of Object.values(proxy.transports)) transport.close();
+      await pools.close();
       return drained;
     })();
   return { proxy, addr: server.addr, stop };
@@ -234,6 +235,19 @@ export function exitOnSignals(balancer: Balancer, log: Log = console.error): voi
   };
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+}
+
+/** The banner's account of where requests go: as before pools for a config without them. */
+function describePools(config: Config, proxy: Proxy): string {
+  const origins = (backends: readonly { url: URL }[]) =>
+    backends.map((backend) => backend.url.origin).join(" ");
+  if (config.pools === undefined && config.routes === undefined) {
+    return `strategy ${config.strategy}, backends ${origins(proxy.pools.backends)}`;
+  }
+  const pools = [...proxy.pools].map((pool) =>
+    `${pool.name} (${pool.balancer.strategyName}: ${origins(pool.backends)})`
+  );
+  return `pools ${pools.join(", ")}, routes ${proxy.router.routes.map((r) => r.name).join(" ")}`;
 }
 
 function urlOf(addr: Deno.NetAddr): string {

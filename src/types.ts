@@ -13,8 +13,10 @@ export type TransportName = "http1" | "fetch";
 
 /** One upstream server, as the balancer tracks it while running. */
 export interface Backend {
-  /** Stable opaque id derived from the URL; the sticky cookie carries it. */
+  /** Stable opaque id derived from the pool and the URL, unique in the config; the sticky cookie carries it. */
   readonly id: string;
+  /** The name of the pool it belongs to. */
+  readonly pool: string;
   /** The configured URL, e.g. `http://127.0.0.1:9001`. */
   readonly url: URL;
   /** Relative share of traffic for weighted strategies, an integer >= 1; a reload may change it. */
@@ -39,8 +41,10 @@ export interface Backend {
 export interface HealthStreak {
   /** Probe successes in a row. */
   successes: number;
-  /** Probe failures and real-traffic timeouts in a row. */
+  /** Probe failures in a row: only a passing probe ends them. */
   failures: number;
+  /** Real-traffic timeouts in a row: a real-traffic success or a passing probe ends them. */
+  trafficFailures: number;
   /** 5xx answers and transport errors in a row from real traffic. */
   passiveFailures: number;
   /** Ejections so far; each one lasts twice the previous, up to the maximum. */
@@ -97,10 +101,12 @@ export type HeaderPairs = [name: string, value: string][];
 /** The request as it goes to a backend, after the header rules were applied. */
 export interface UpstreamRequest {
   method: string;
-  /** Origin-form target, byte-exact as the client sent it: path and query. */
+  /** Origin-form target: the normalised (maybe rewritten) path and the query as sent. */
   target: string;
   headers: HeaderPairs;
   body: ReadableStream<Uint8Array> | null;
+  /** A route's own response and idle timeouts, in milliseconds, instead of the transport's. */
+  timeouts?: { response?: number; idle?: number };
 }
 
 /** The backend's answer, before the header rules for the client are applied. */

@@ -8,6 +8,7 @@ import { AccessLog, type AccessLogEntry, BatchedWriter } from "../src/observabil
 import {
   backendsYaml,
   baseUrl,
+  defaultPool,
   startBackend,
   startNamedBackend,
   startTestBalancer,
@@ -23,6 +24,8 @@ const ENTRY: AccessLogEntry = {
   bytes: 12,
   duration_ms: 1.234,
   upstream_ms: 0.8,
+  route: "default",
+  pool: "default",
   backend: "http://127.0.0.1:9001",
   attempts: 1,
   request_id: "9f86d081-1",
@@ -37,6 +40,8 @@ const KEYS = [
   "bytes",
   "duration_ms",
   "upstream_ms",
+  "route",
+  "pool",
   "backend",
   "attempts",
   "request_id",
@@ -124,6 +129,8 @@ Deno.test("access log: one JSON line per request, every field from the real exch
   assert.equal(entry.bytes, 11);
   assert.equal(typeof entry.duration_ms, "number");
   assert.ok(entry.upstream_ms > 0 && entry.upstream_ms <= entry.duration_ms);
+  assert.equal(entry.route, "default");
+  assert.equal(entry.pool, "default");
   assert.equal(entry.backend, backend.url);
   assert.equal(entry.attempts, 1);
   assert.equal(entry.request_id, "client-id-7");
@@ -203,7 +210,7 @@ Deno.test("access log: the balancer's own errors are logged with their body size
   await using backend = startNamedBackend();
   const lines: string[] = [];
   await using lb = startTestBalancer(backendsYaml([backend.url]), () => {}, (l) => lines.push(l));
-  lb.proxy.balancer.backends[0].healthy = false;
+  defaultPool(lb).balancer.backends[0].healthy = false;
   const response = await fetch(`${baseUrl(lb)}/x`);
   const body = await response.text();
   await waitFor(() => lines.length === 1, "the log line");

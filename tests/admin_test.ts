@@ -11,6 +11,7 @@ import {
   adminYaml,
   backendsYaml,
   baseUrl,
+  defaultPool,
   getJson,
   parsePrometheus,
   sampleValue,
@@ -71,7 +72,7 @@ Deno.test("admin: GET /status has the strategy, the config without the token, an
   assert.deepEqual(
     { ...up, latency_ms: undefined, last_check: undefined },
     {
-      id: lb.proxy.balancer.backends[0].id,
+      id: defaultPool(lb).balancer.backends[0].id,
       url: live.url,
       state: "up",
       weight: 3,
@@ -215,13 +216,13 @@ Deno.test("admin: upstream errors are counted by kind", async () => {
 Deno.test("admin: writes are disabled without a token: 403 saying so", async () => {
   await using backend = startNamedBackend();
   await using lb = startTestBalancer(backendsYaml([backend.url]) + adminYaml());
-  const id = lb.proxy.balancer.backends[0].id;
+  const id = defaultPool(lb).balancer.backends[0].id;
   const denied = await post(`${adminUrl(lb)}/backends/${id}/drain`, {
     headers: { authorization: `Bearer ${TOKEN}` },
   });
   assert.equal(denied.status, 403);
   assert.equal(denied.text, "403 Forbidden: writes are disabled: set admin.token\n");
-  assert.equal(lb.proxy.balancer.backends[0].draining, false);
+  assert.equal(defaultPool(lb).balancer.backends[0].draining, false);
 });
 
 Deno.test("admin: a missing or wrong token is 401 with WWW-Authenticate", async () => {
@@ -229,7 +230,7 @@ Deno.test("admin: a missing or wrong token is 401 with WWW-Authenticate", async 
   await using lb = startTestBalancer(
     backendsYaml([backend.url]) + adminYaml(`  token: ${TOKEN}\n`),
   );
-  const url = `${adminUrl(lb)}/backends/${lb.proxy.balancer.backends[0].id}/drain`;
+  const url = `${adminUrl(lb)}/backends/${defaultPool(lb).balancer.backends[0].id}/drain`;
   for (
     const [authorization, reason] of [
       [undefined, "a Bearer token is required"],
@@ -244,7 +245,7 @@ Deno.test("admin: a missing or wrong token is 401 with WWW-Authenticate", async 
     assert.equal(answer.text, `401 Unauthorized: ${reason}\n`);
     assert.match(answer.headers.get("www-authenticate")!, /^Bearer /);
   }
-  assert.equal(lb.proxy.balancer.backends[0].draining, false);
+  assert.equal(defaultPool(lb).balancer.backends[0].draining, false);
 });
 
 Deno.test("admin: drain takes a backend out of rotation gracefully, enable brings it back", async () => {
@@ -263,7 +264,7 @@ Deno.test("admin: drain takes a backend out of rotation gracefully, enable bring
   await using lb = startTestBalancer(
     backendsYaml([first.url, second.url]) + adminYaml(`  token: ${TOKEN}\n`),
   );
-  const [a] = lb.proxy.balancer.backends;
+  const [a] = defaultPool(lb).balancer.backends;
   const slow = fetch(`${baseUrl(lb)}/slow`); // round robin: the first backend
   await arrived;
   const auth = { authorization: `Bearer ${TOKEN}` };
@@ -292,8 +293,8 @@ Deno.test("admin: every strategy skips a draining backend", async () => {
     await using lb = startTestBalancer(
       `strategy: ${strategy}\n${backendsYaml([first.url, second.url])}`,
     );
-    lb.proxy.balancer.backends[1].draining = true;
-    const cookie = `lb_backend=${lb.proxy.balancer.backends[1].id}`;
+    defaultPool(lb).balancer.backends[1].draining = true;
+    const cookie = `lb_backend=${defaultPool(lb).balancer.backends[1].id}`;
     for (let i = 0; i < 6; i++) {
       const response = await fetch(baseUrl(lb), { headers: { cookie } });
       assert.equal(await response.text(), "first", strategy);
@@ -313,13 +314,15 @@ Deno.test("admin: unknown ids, paths and methods get a clear 4xx", async () => {
   const path = await fetch(`${adminUrl(lb)}/nope`);
   assert.equal(path.status, 404);
   assert.equal(await path.text(), "404 Not Found: no such endpoint: /nope\n");
-  const method = await fetch(`${adminUrl(lb)}/backends/${lb.proxy.balancer.backends[0].id}/drain`);
+  const method = await fetch(
+    `${adminUrl(lb)}/backends/${defaultPool(lb).balancer.backends[0].id}/drain`,
+  );
   assert.equal(method.status, 405);
   assert.equal(method.headers.get("allow"), "POST");
   assert.equal(
     await method.text(),
     "405 Method Not Allowed: /backends/" +
-      `${lb.proxy.balancer.backends[0].id}/drain takes POST, not GET\n`,
+      `${defaultPool(lb).balancer.backends[0].id}/drain takes POST, not GET\n`,
   );
   const write = await post(`${adminUrl(lb)}/status`);
   assert.equal(write.status, 405);
@@ -337,7 +340,7 @@ Deno.test("admin: POST /explain says which backend would be chosen and why, send
   await using lb = startTestBalancer(
     `strategy: sticky\n${backendsYaml([first.url, second.url, third.url])}` + adminYaml(),
   );
-  const [a, b, c] = lb.proxy.balancer.backends;
+  const [a, b, c] = defaultPool(lb).balancer.backends;
   b.draining = true;
   c.healthy = false;
   const explainUrl = `${adminUrl(lb)}/explain`;

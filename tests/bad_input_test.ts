@@ -10,7 +10,14 @@
 
 import assert from "node:assert/strict";
 import type { Balancer } from "../src/server.ts";
-import { backendsYaml, baseUrl, startRawBackend, startTestBalancer, waitFor } from "./helpers.ts";
+import {
+  backendsYaml,
+  baseUrl,
+  defaultPool,
+  startRawBackend,
+  startTestBalancer,
+  waitFor,
+} from "./helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -209,7 +216,9 @@ Deno.test("bad input from clients: a clear 4xx (or a sanitised request), and the
     assert.doesNotMatch(answer, /\bat .*\.ts:\d+/, `${name}: no stack trace`);
     await assertServesInStep(lb, name.split(" ")[0]);
   }
-  const stats = lb.proxy.transports.http1.connectionStats(lb.proxy.balancer.backends[0]);
+  const stats = defaultPool(lb).transports.http1.connectionStats(
+    defaultPool(lb).balancer.backends[0],
+  );
   assert.ok((stats.reused ?? 0) > 10, "the checks went over reused pooled connections");
   for (const head of backend.received.heads) {
     assert.equal(ambiguity(head), undefined, head);
@@ -327,7 +336,9 @@ Deno.test("bad input from backends: 502 for what cannot be framed, aborted bodie
       idle.resolve();
       await unsolicited.promise;
       await waitFor(
-        () => lb.proxy.transports.http1.connectionStats(lb.proxy.balancer.backends[0]).idle === 0,
+        () =>
+          defaultPool(lb).transports.http1.connectionStats(defaultPool(lb).balancer.backends[0])
+            .idle === 0,
         "the pool to drop the connection that talked out of turn",
       );
     }

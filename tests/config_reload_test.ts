@@ -12,6 +12,7 @@ import type { Status } from "../src/observability/telemetry.ts";
 import {
   adminUrl,
   baseUrl,
+  defaultPool,
   getJson,
   parsePrometheus,
   sampleValue,
@@ -77,12 +78,12 @@ Deno.test("reload: a renamed-over config is in force within 2 s; /status shows i
   await using b = startNamedBackend();
   await withWatched(HEAD + backendsYaml([[a, 1]]), async (lb, path, lines) => {
     assert.deepEqual(new Set(await answers(baseUrl(lb), 4)), new Set([String(a.port)]));
-    const kept = lb.proxy.balancer.backends[0];
+    const kept = defaultPool(lb).balancer.backends[0];
     const started = performance.now();
     await writeConfig(path, HEAD + "strategy: random\n" + backendsYaml([[a, 1], [b, 3]]));
     await waitFor(async () => await reloads(lb, "success") === 1, "the reload", 2000);
     assert.ok(performance.now() - started < 2000);
-    assert.equal(lb.proxy.balancer.backends[0], kept, "a kept backend keeps its object");
+    assert.equal(defaultPool(lb).balancer.backends[0], kept, "a kept backend keeps its object");
     const status = await getJson<Status>(`${adminUrl(lb)}/status`);
     assert.equal(status.strategy, "random");
     assert.deepEqual(status.config.backends.map((backend) => backend.weight), [1, 3]);
@@ -139,8 +140,8 @@ Deno.test("reload: a removed backend finishes its in-flight request, then is for
   await using other = startNamedBackend();
   await withWatched(HEAD + backendsYaml([[slow, 1]]), async (lb, path) => {
     await (await fetch(`${baseUrl(lb)}/`)).body?.cancel(); // leaves a pooled connection
-    const [gone] = lb.proxy.balancer.backends;
-    assert.equal(lb.proxy.transports.http1.connectionStats(gone).idle, 1);
+    const [gone] = defaultPool(lb).balancer.backends;
+    assert.equal(defaultPool(lb).transports.http1.connectionStats(gone).idle, 1);
     const pending = fetch(`${baseUrl(lb)}/slow`);
     await slow.arrived;
     await writeConfig(path, HEAD + backendsYaml([[other, 1]]));
@@ -151,7 +152,7 @@ Deno.test("reload: a removed backend finishes its in-flight request, then is for
     assert.equal(response.status, 200);
     assert.equal(await response.text(), "slow");
     await lb.reloader.drained();
-    assert.equal(lb.proxy.transports.http1.connectionStats(gone).idle, 0, "its pool closed");
+    assert.equal(defaultPool(lb).transports.http1.connectionStats(gone).idle, 0, "its pool closed");
     const metrics = await (await fetch(`${adminUrl(lb)}/metrics`)).text();
     assert.ok(!metrics.includes(slow.url), "the removed backend's series are gone");
   });

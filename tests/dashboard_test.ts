@@ -13,6 +13,7 @@ import {
   adminUrl,
   adminYaml,
   baseUrl,
+  defaultPool,
   getJson,
   startBackend,
   startTestBalancer,
@@ -134,7 +135,7 @@ Deno.test({
       ).catch((error) => {
         assert.deepEqual(shown, expected, String(error));
       });
-      const [first] = lb.proxy.balancer.backends;
+      const [first] = defaultPool(lb).balancer.backends;
       assert.notEqual(shown[first.id].p50, "–", "latency figures are shown");
 
       await page.fill("#token", TOKEN);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   backendsYaml,
   baseUrl,
+  defaultPool,
   startBackend,
   startNamedBackend,
   startTestBalancer,
@@ -26,7 +27,7 @@ Deno.test("explain: loopback clients get the decision with every candidate's sta
   await using second = startNamedBackend();
   await using third = startNamedBackend();
   await using lb = startTestBalancer(backendsYaml([first.url, second.url, third.url]));
-  const [a, b, c] = lb.proxy.balancer.backends;
+  const [a, b, c] = defaultPool(lb).balancer.backends;
   b.draining = true;
   c.healthy = false;
   assert.equal(
@@ -40,7 +41,7 @@ Deno.test("explain: loopback clients get the decision with every candidate's sta
 Deno.test("explain: no backend in rotation is explained too", async () => {
   await using backend = startNamedBackend();
   await using lb = startTestBalancer(backendsYaml([backend.url]));
-  const [a] = lb.proxy.balancer.backends;
+  const [a] = defaultPool(lb).balancer.backends;
   a.healthy = false;
   const response = await fetch(baseUrl(lb), { headers: EXPLAIN });
   await response.body?.cancel();
@@ -56,7 +57,7 @@ Deno.test("explain: a retry names the backend that failed and why", async () => 
   await dead.close();
   await using alive = startNamedBackend();
   await using lb = startTestBalancer(backendsYaml([dead.url, alive.url]));
-  const [a, b] = lb.proxy.balancer.backends;
+  const [a, b] = defaultPool(lb).balancer.backends;
   assert.equal(
     await decisionOf(baseUrl(lb)),
     `strategy=round_robin; backend=${b.id}; candidates=${a.id} up, ${b.id} up; ` +
@@ -68,7 +69,7 @@ Deno.test("explain: sticky hit and miss", async () => {
   await using first = startNamedBackend();
   await using second = startNamedBackend();
   await using lb = startTestBalancer(`strategy: sticky\n${backendsYaml([first.url, second.url])}`);
-  const [a, b] = lb.proxy.balancer.backends;
+  const [a, b] = defaultPool(lb).balancer.backends;
   const candidates = `candidates=${a.id} up, ${b.id} up`;
   assert.equal(
     await decisionOf(baseUrl(lb), { ...EXPLAIN, cookie: `lb_backend=${b.id}` }),

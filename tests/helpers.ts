@@ -1,6 +1,7 @@
 /** Test helpers: real backends and balancers on ports the OS chooses, and a raw HTTP client. */
 
-import { parseConfig } from "../src/config/config.ts";
+import { DEFAULT_POOL, parseConfig } from "../src/config/config.ts";
+import type { Pool } from "../src/pools/pool.ts";
 import { type Balancer, startBalancer } from "../src/server.ts";
 
 /** A Deno.serve backend on 127.0.0.1 and a port the OS chose. */
@@ -358,4 +359,11 @@ export function spawnGathering(
       await Promise.all([drained, child.status]);
     },
   };
+}
+
+/** The `default` pool of a balancer: the top-level `backends`. */
+export function defaultPool(balancer: Balancer): Pool {
+  const pool = balancer.proxy.pools.get(DEFAULT_POOL);
+  if (pool === undefined) throw new Error("the balancer has no default pool");
+  return pool;
 }

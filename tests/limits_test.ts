@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   backendsYaml,
   baseUrl,
+  defaultPool,
   headerValues,
   rawRequest,
   startBackend,
@@ -81,7 +82,7 @@ Deno.test("limits: beyond max_in_flight requests queue, a full queue or a long w
       "limits: { max_in_flight: 2, queue: 1 }\ntimeouts: { queue: 5s }\n",
   );
   const slow = [0, 1, 2].map(() => fetch(`${baseUrl(lb)}/work`));
-  const [target] = lb.proxy.balancer.backends;
+  const [target] = defaultPool(lb).balancer.backends;
   await waitFor(
     () => started === 2 && lb.proxy.limiter.occupancy(target).waiting === 1,
     "two requests in flight and one queued",
@@ -112,7 +113,7 @@ Deno.test("limits: a request waiting longer than timeouts.queue gets 503", async
   const busy = fetch(`${baseUrl(lb)}/work`);
   try {
     const started = performance.now();
-    const [target] = lb.proxy.balancer.backends;
+    const [target] = defaultPool(lb).balancer.backends;
     await waitFor(() => lb.proxy.limiter.occupancy(target).active === 1, "the first request");
     const waited = await fetch(`${baseUrl(lb)}/work`);
     assert.equal(waited.status, 503);
@@ -205,8 +206,8 @@ Deno.test("http1: pooled connections idle longer than timeouts.pool_idle are clo
     backendsYaml([backend.url]) +
       "health_check: { interval: 1h }\ntimeouts: { pool_idle: 150ms }\n",
   );
-  const [target] = lb.proxy.balancer.backends;
-  const stats = () => lb.proxy.transports.http1.connectionStats(target);
+  const [target] = defaultPool(lb).balancer.backends;
+  const stats = () => defaultPool(lb).transports.http1.connectionStats(target);
   for (let i = 0; i < 3; i++) assert.equal(await (await fetch(baseUrl(lb))).text(), "ok");
   assert.equal(stats().idle, 1, "one connection, reused while it is fresh");
   assert.equal(stats().reused, 2);

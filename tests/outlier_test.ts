@@ -7,6 +7,7 @@ import {
   adminYaml,
   backendsYaml,
   baseUrl,
+  defaultPool,
   getJson,
   startBackend,
   startNamedBackend,
@@ -102,7 +103,7 @@ Deno.test("slow start: a backend enabled again through the admin API ramps up to
   );
   const status = async () => await getJson<Status>(`${adminUrl(lb)}/status`);
   assert.deepEqual((await status()).backends.map((b) => b.effective_weight), [1, 1]);
-  const id = lb.proxy.balancer.backends[0].id;
+  const id = defaultPool(lb).balancer.backends[0].id;
   for (const action of ["drain", "enable"]) {
     const response = await fetch(`${adminUrl(lb)}/backends/${id}/${action}`, {
       method: "POST",

@@ -8,6 +8,7 @@ import type { TransportName } from "../src/types.ts";
 import {
   backendsYaml,
   baseUrl,
+  defaultPool,
   headerValues,
   rawRequest,
   startBackend,
@@ -296,7 +297,7 @@ for (const transport of ["http1", "fetch"] as TransportName[]) {
   Deno.test(`${transport}: no healthy backend gives 503 with Retry-After and a one-line reason`, async () => {
     await using backend = startBackend(() => new Response("ok"));
     await using lb = startTestBalancer(yaml([backend.url], "health_check: { interval: 3s }\n"));
-    for (const b of lb.proxy.balancer.backends) b.healthy = false;
+    for (const b of defaultPool(lb).balancer.backends) b.healthy = false;
     const response = await fetch(baseUrl(lb));
     assert.equal(response.status, 503);
     assert.equal(response.headers.get("retry-after"), "3");

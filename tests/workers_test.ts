@@ -13,6 +13,7 @@ import {
   adminUrl,
   adminYaml,
   backendsYaml,
+  defaultPool,
   parsePrometheus,
   rawRequest,
   sampleValue,
@@ -109,7 +110,10 @@ Deno.test("workers: a backend the prober marks down is skipped by every worker",
   );
   try {
     await balancer.ready;
-    await waitFor(() => !balancer.proxy.balancer.backends[1].healthy, "the prober to mark it down");
+    await waitFor(
+      () => !defaultPool(balancer).balancer.backends[1].healthy,
+      "the prober to mark it down",
+    );
     const before = await workerRequests(balancer);
     const answers = await spread(balancer, 300);
     assert.deepEqual(answers, { [backends[0].port]: 150, [backends[1].port]: 150 });
@@ -142,7 +146,7 @@ Deno.test("workers: a reload reaches the worker, and drain through the admin API
       [backends[1].port]: 50,
     });
     const drain = await fetch(
-      `${adminUrl(balancer)}/backends/${balancer.proxy.balancer.backends[0].id}/drain`,
+      `${adminUrl(balancer)}/backends/${defaultPool(balancer).balancer.backends[0].id}/drain`,
       { method: "POST", headers: { authorization: "Bearer a-token-of-sixteen-chars" } },
     );
     assert.equal(drain.status, 200);
@@ -171,7 +175,7 @@ async function withCrashingWorker(
   const pool = new WorkerPool(
     1,
     config,
-    new LoadBalancer(config).shared(),
+    { default: new LoadBalancer(config).shared() },
     (line) => lines.push(line),
     new URL("./fixtures/crashing_worker.ts", import.meta.url),
   );

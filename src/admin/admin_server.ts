@@ -1,24 +1,27 @@
 /**
  * The admin API on its own listener (never the proxy's port, so a backend's
  * own `/metrics` stays reachable through the balancer): the dashboard,
- * Prometheus metrics, status and history, routing explanations, and the two
- * write actions, drain and enable, which need the Bearer token.
+ * Prometheus metrics, status and history, readiness, routing explanations,
+ * and the two write actions, drain and enable, which need the Bearer token.
  *
  * @module
  */
 
 import dashboardHtml from "./dashboard.html" with { type: "text" };
 import type { ListenConfig } from "../config/config.ts";
-import { explain } from "../observability/explain.ts";
+import { explain, type Routing } from "../observability/explain.ts";
 import { errorResponse } from "../internal/error_response.ts";
-import { backendState, type LoadBalancer } from "../load_balancer.ts";
+import { backendState } from "../load_balancer.ts";
 import { METRICS_CONTENT_TYPE } from "../observability/metrics.ts";
 import type { Telemetry } from "../observability/telemetry.ts";
 
 /** What the admin API works with. */
 export interface AdminOptions {
-  balancer: LoadBalancer;
+  /** The request flow's routes and pools, which a reload replaces in place. */
+  routing: Routing;
   telemetry: Telemetry;
+  /** Whether the balancer takes traffic: false from the moment a drain starts. */
+  ready: () => boolean;
   /** The Bearer token writes need; null disables writes. */
   token: string | null;
   /** Where errors go, one line each. */
@@ -62,7 +65,7 @@ const DASHBOARD_POLICY =
  * @example
  * ```ts
  * const admin = startAdminServer({ host: "127.0.0.1", port: 0 }, {
- *   balancer, telemetry, token: null, log: console.error,
+ *   routing: proxy, telemetry, ready: () => true, token: null, log: console.error,
  * });
  * await fetch(`http://127.0.0.1:${admin.addr.port}/status`);
  * await admin.shutdown();
@@ -93,16 +96,16 @@ async function route(request: Request, options: AdminOptions): Promise<Response>
   }
   if (pathname === "/explain") {
     if (method !== "POST") return notAllowed(method, pathname, "POST");
-    return await explainRequest(request, options.balancer);
+    return await explainRequest(request, options.routing);
   }
   const view = VIEWS[pathname];
   if (view === undefined) return errorResponse(404, `no such endpoint: ${pathname}`);
   if (method !== "GET") return notAllowed(method, pathname, "GET");
-  return await view(options.telemetry);
+  return await view(options);
 }
 
 /** The read-only endpoints, by path. */
-const VIEWS: Readonly<Record<string, (telemetry: Telemetry) => Response | Promise<Response>>> = {
+const VIEWS: Readonly<Record<string, (options: AdminOptions) => Response | Promise<Response>>> = {
   "/": () =>
     new Response(dashboardHtml, {
       headers: {
@@ -110,12 +113,17 @@ const VIEWS: Readonly<Record<string, (telemetry: Telemetry) => Response | Promis
         "content-security-policy": DASHBOARD_POLICY,
       },
     }),
-  "/metrics": async (telemetry) =>
+  "/metrics": async ({ telemetry }) =>
     new Response(await telemetry.metricsText(), {
       headers: { "content-type": METRICS_CONTENT_TYPE },
     }),
-  "/status": async (telemetry) => Response.json(await telemetry.status()),
-  "/history": async (telemetry) => Response.json(await telemetry.history()),
+  "/status": async ({ telemetry }) => Response.json(await telemetry.status()),
+  "/history": async ({ telemetry }) => Response.json(await telemetry.history()),
+  // A readiness probe: 503 once SIGTERM started the drain, so that traffic stops first.
+  "/ready": ({ ready }) =>
+    ready()
+      ? new Response("ready\n", { headers: { "content-type": "text/plain; charset=utf-8" } })
+      : errorResponse(503, "draining: the balancer is shutting down"),
 };
 
 function notAllowed(method: string, pathname: string, allowed: string): Response {
@@ -136,7 +144,7 @@ async function backendAction(
 ): Promise<Response> {
   const denied = await authorize(request, options.token);
   if (denied !== undefined) return denied;
-  const backend = options.balancer.backendById(id);
+  const backend = options.routing.pools.backendById(id);
   if (backend === undefined) return errorResponse(404, `no backend has the id ${id}`);
   const draining = action === "drain";
   if (backend.draining !== draining) {
@@ -175,8 +183,11 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
   return difference === 0;
 }
 
-/** `POST /explain`: `{ method, path, headers }` in, a decision out, nothing sent. */
-async function explainRequest(request: Request, balancer: LoadBalancer): Promise<Response> {
+/**
+ * `POST /explain`: `{ method, path, headers }` in (the `host` header, when
+ * given, is the host routes match), a decision out, nothing sent.
+ */
+async function explainRequest(request: Request, routing: Routing): Promise<Response> {
   const type = request.headers.get("content-type") ?? "application/json";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     return errorResponse(415, `the body must be application/json, got ${type}`);
@@ -193,7 +204,7 @@ async function explainRequest(request: Request, balancer: LoadBalancer): Promise
   }
   const parsed = explainInput(input);
   if (typeof parsed === "string") return errorResponse(400, parsed);
-  return Response.json(explain(balancer, parsed));
+  return Response.json(explain(routing, parsed));
 }
 
 /** The request to explain, or why the input does not describe one. */
@@ -218,8 +229,11 @@ function explainInput(input: unknown): Request | string {
       return `headers.${name}: expected a string, got ${JSON.stringify(value)}`;
     }
   }
+  const host = Object.entries(headers as Record<string, string>).find(([name]) =>
+    name.toLowerCase() === "host"
+  )?.[1];
   try {
-    return new Request(`http://explain.invalid${path}`, {
+    return new Request(`http://${host ?? "explain.invalid"}${path}`, {
       method,
       headers: headers as Record<string, string>,
     });

@@ -51,7 +51,6 @@ export class ConfigError extends Error {
   }
 }
 
-
 /**
  * Parses and validates config YAML. `fileName` only prefixes the messages.
  * Throws {@linkcode ConfigError} listing every problem, one per line, in file order.
@@ -161,7 +160,9 @@ export function summarizeConfig(config: Config): string {
   const pools = poolConfigs(config);
   const routes = routeConfigs(config);
   return [
-    `config ok: listen ${address}, ${count(pools.length, "pool")}, ${count(routes.length, "route")}`,
+    `config ok: listen ${address}, ${count(pools.length, "pool")}, ${
+      count(routes.length, "route")
+    }`,
     ...pools.map((pool) =>
       `pool ${pool.name}: strategy ${pool.strategy}, ${count(pool.backends.length, "backend")} ${
         pool.backends.map((backend) => backend.url).join(" ")

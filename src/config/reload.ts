@@ -1,52 +1,27 @@
 /**
  * Hot reload: a new config, validated whole by `loadConfig`, put in force as
- * one swap while requests keep flowing. Backends present before and after
- * keep their objects (health, ejection, pools, counters); removed ones finish
- * their in-flight requests up to `timeouts.drain` before they are forgotten.
- * A changed listen address needs a restart and is only logged.
+ * one swap while requests keep flowing: routes and pools together. Backends
+ * kept in the same pool keep their objects (health, ejection, pools,
+ * counters); removed ones, and pools removed whole, finish their in-flight
+ * requests up to `timeouts.drain` before they are forgotten. A changed
+ * listen address needs a restart and is only logged.
  *
  * @module
  */
 
-import type { Config } from "./config.ts";
+import type { Config } from "./types.ts";
 import { type ConfigWatch, watchConfigFile } from "./watcher.ts";
-import { FetchTransport } from "../internal/fetch_transport.ts";
-import { Http1Transport } from "../internal/http1_transport.ts";
 import { formatAddress, type ListenConfig } from "./listen_address.ts";
-import type { SharedBalancerState } from "../load_balancer.ts";
+import type { PoolChanges, SharedPoolsState } from "../pools/pool_set.ts";
 import type { Proxy } from "../proxy.ts";
-import type { Backend, Transport, TransportName } from "../types.ts";
+import { Router } from "../routing/router.ts";
+import { routeConfigs } from "./types.ts";
 
 /** How often a drain looks whether the removed backends finished. */
 const DRAIN_POLL_MS = 50;
 
-/**
- * One transport of each kind, built with `config`'s timeouts.
- *
- * @example
- * ```ts
- * const transports = createTransports(config);
- * transports.http1.close();
- * ```
- */
-export function createTransports(config: Config): Record<TransportName, Transport> {
-  const timeouts = {
-    connectTimeoutMs: config.timeouts.connect,
-    responseTimeoutMs: config.timeouts.response,
-    idleTimeoutMs: config.timeouts.idle,
-    poolIdleTimeoutMs: config.timeouts.pool_idle,
-  };
-  return { http1: new Http1Transport(timeouts), fetch: new FetchTransport(timeouts) };
-}
-
 function showAddress(address: ListenConfig | null): string {
   return address === null ? "off" : formatAddress(address);
-}
-
-/** Whether two configs ask the transports for the same timeouts. */
-function sameTransportTimeouts(a: Config, b: Config): boolean {
-  const keys = ["connect", "response", "idle", "pool_idle"] as const;
-  return keys.every((key) => a.timeouts[key] === b.timeouts[key]);
 }
 
 /**
@@ -131,7 +106,7 @@ export class ConfigReloader implements AsyncDisposable {
    * Puts a valid `next` config in force as one swap; in a worker isolate,
    * over the backend state the primary made (`shared`).
    */
-  apply(next: Config, shared?: SharedBalancerState): void {
+  apply(next: Config, shared?: SharedPoolsState): void {
     const proxy = this.#proxy;
     const previous = proxy.config;
     next.listen = this.#keep("listen", previous.listen, next.listen, showAddress)!;
@@ -142,30 +117,38 @@ export class ConfigReloader implements AsyncDisposable {
       showAddress,
     );
     next.workers = this.#keep("workers", previous.workers, next.workers, String);
-    const oldTransports = proxy.transports;
-    if (!sameTransportTimeouts(previous, next)) proxy.transports = createTransports(next);
-    const removed = proxy.balancer.apply(next, shared);
-    proxy.health.configure(proxy.balancer.backends, next.health_check);
+    const changes = proxy.pools.apply(next, shared);
+    proxy.router = new Router(routeConfigs(next));
     proxy.limiter.options = {
       maxInFlight: next.limits.max_in_flight,
       queue: next.limits.queue,
       queueTimeoutMs: next.timeouts.queue,
     };
     proxy.retryBudget.options = next.retries;
-    proxy.telemetry.configure(next, proxy.transports);
+    proxy.telemetry.configure(next);
     this.#admin.token = next.admin.token;
     proxy.config = next;
     proxy.telemetry.configReloads.success++;
-    this.#log(
-      `config reloaded: strategy ${next.strategy}, backends ${
-        proxy.balancer.backends.map((backend) => backend.url.origin).join(" ")
-      }${removed.length > 0 ? `; draining ${removed.map((b) => b.url.origin).join(" ")}` : ""}`,
-    );
-    const replaced = oldTransports === proxy.transports ? [] : Object.values(oldTransports);
-    if (removed.length > 0 || replaced.length > 0) {
-      this.#drain(removed, replaced, next.timeouts.drain);
+    this.#log(`config reloaded: ${this.#summary(next, changes)}`);
+    for (const pool of changes.closed) void pool.health.stop();
+    if (changes.removed.length > 0 || changes.replaced.length > 0) {
+      this.#drain(changes, next.timeouts.drain);
     }
     this.onApply?.(next);
+  }
+
+  /** What the reload put in force, for its log line; as before pools for a config without them. */
+  #summary(next: Config, { removed }: PoolChanges): string {
+    const backends = this.#proxy.pools.backends.map((backend) => backend.url.origin).join(" ");
+    const draining = removed.length > 0
+      ? `; draining ${removed.map((backend) => backend.url.origin).join(" ")}`
+      : "";
+    if (next.pools === undefined && next.routes === undefined) {
+      return `strategy ${next.strategy}, backends ${backends}${draining}`;
+    }
+    const pools = [...this.#proxy.pools].map((pool) => pool.name).join(" ");
+    const routes = this.#proxy.router.routes.map((route) => route.name).join(" ");
+    return `pools ${pools}, routes ${routes}, backends ${backends}${draining}`;
   }
 
   /** Resolves once every removed backend drained (or its deadline passed). */
@@ -191,12 +174,13 @@ export class ConfigReloader implements AsyncDisposable {
   }
 
   /**
-   * Waits until `removed` backends have no request in flight or `deadlineMs`
-   * passed, then forgets them (their counters, their idle connections) and
-   * closes `transports` a reload replaced.
+   * Waits until the backends a reload removed have no request in flight or
+   * `deadlineMs` passed, then forgets them (their counters, their idle
+   * connections) and closes the transports it replaced and those of the
+   * pools it removed.
    */
-  #drain(removed: Backend[], transports: Transport[], deadlineMs: number): void {
-    const telemetry = this.#proxy.telemetry;
+  #drain({ removed, replaced, closed }: PoolChanges, deadlineMs: number): void {
+    const { telemetry, pools } = this.#proxy;
     const deadline = performance.now() + deadlineMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const drain = {
@@ -205,14 +189,18 @@ export class ConfigReloader implements AsyncDisposable {
         this.#drains.delete(drain);
         for (const backend of removed) {
           telemetry.forget(backend);
-          for (const transport of Object.values(this.#proxy.transports)) transport.forget(backend);
+          const pool = pools.get(backend.pool);
+          for (const transport of Object.values(pool?.transports ?? {})) transport.forget(backend);
         }
-        for (const transport of transports) transport.close();
+        for (const transport of replaced) transport.close();
+        for (const pool of closed) {
+          for (const transport of Object.values(pool.transports)) transport.close();
+        }
       },
     };
     // Replaced transports cannot tell their requests in flight: they wait for the deadline.
     const check = () => {
-      const busy = transports.length > 0 ||
+      const busy = replaced.length > 0 ||
         removed.some((backend) => telemetry.inFlightOf(backend) > 0);
       if (busy && performance.now() < deadline) timer = setTimeout(check, DRAIN_POLL_MS);
       else drain.finish();

@@ -9,7 +9,14 @@
 import { z } from "zod";
 import { backendId } from "../pools/backend_id.ts";
 import { normalizePath } from "../routing/request_target.ts";
-import { choice, DURATION_TEXT, durationValue, intAtLeast, MAX_WEIGHT, section } from "./schema_parts.ts";
+import {
+  choice,
+  DURATION_TEXT,
+  durationValue,
+  intAtLeast,
+  MAX_WEIGHT,
+  section,
+} from "./schema_parts.ts";
 import {
   type Config,
   DEFAULT_POOL,
@@ -28,7 +35,8 @@ const MATCH_HOST_TEXT = 'a host name like "api.example.com" or "*.example.com", 
 const HOST_PATTERN = new RegExp(`^(?:${HOST_NAME})$`, "i");
 const HOST_TEXT = 'a host name like "example.com", without a port';
 const HOST_PORT_PATTERN = new RegExp(`^(?:${HOST_NAME})(?::\\d{1,5})?$`, "i");
-const HOST_PORT_TEXT = 'a host name with an optional port, like "api.internal" or "api.internal:8080"';
+const HOST_PORT_TEXT =
+  'a host name with an optional port, like "api.internal" or "api.internal:8080"';
 /** A path starts with `/` and has no whitespace, controls, query or fragment. */
 const PATH_PATTERN = /^\/[^\s?#\p{Cc}]*$/u;
 const PATH_TEXT = 'a path starting with "/", without spaces, "?" or "#"';

@@ -12,11 +12,11 @@ import type { AccessLogFormat } from "../observability/access_log.ts";
 import { parseCidr } from "../admin/cidr.ts";
 import type { StrategyName, TransportName } from "../types.ts";
 import { formatAddress, type ListenConfig } from "./listen_address.ts";
-import { routesSchema, resolveRouting } from "./routes_schema.ts";
+import { resolveRouting, routesSchema } from "./routes_schema.ts";
 import {
   choice,
-  DURATION_TEXT,
   duration,
+  DURATION_TEXT,
   durationValue,
   intAtLeast,
   MAX_WEIGHT,
@@ -25,7 +25,7 @@ import {
   section,
   size,
 } from "./schema_parts.ts";
-import { type AdminConfig, type Config, DEFAULT_POOL, type HealthCheckConfig, type PoolConfig } from "./types.ts";
+import type { AdminConfig, Config, HealthCheckConfig, PoolConfig } from "./types.ts";
 
 const STRATEGIES: { [Name in StrategyName]: Name } = {
   round_robin: "round_robin",
@@ -288,7 +288,6 @@ export function listenClash(proxy: ListenConfig, admin: ListenConfig | null): st
   if (!wildcard && proxy.host !== admin.host) return undefined;
   return `a port other than the proxy's (listen ${formatAddress(proxy)})`;
 }
-
 
 /**
  * The JSON Schema of the config file as written (durations as strings or

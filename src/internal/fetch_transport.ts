@@ -55,7 +55,8 @@ export class FetchTransport implements Transport {
     request: UpstreamRequest,
   ): Promise<UpstreamResponse> {
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.options.responseTimeoutMs);
+    const responseTimeoutMs = request.timeouts?.response ?? this.options.responseTimeoutMs;
+    const timer = setTimeout(() => timeout.abort(), responseTimeoutMs);
     let response: Response;
     try {
       response = await fetch(backend.url.origin + request.target, {
@@ -84,7 +85,11 @@ export class FetchTransport implements Transport {
       if (!decoded || !STALE_WHEN_DECODED.includes(field[0])) headers.push(field);
     }
     const body = response.body &&
-      releaseWhenDone(response.body, ctx, this.options.idleTimeoutMs ?? 60_000);
+      releaseWhenDone(
+        response.body,
+        ctx,
+        request.timeouts?.idle ?? this.options.idleTimeoutMs ?? 60_000,
+      );
     return { status: response.status, statusText: response.statusText, headers, body };
   }
 

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { HeaderFilter } from "../routing/header_filter.ts";
 import type { HeaderPairs } from "../types.ts";
 
 /** Name the balancer gives itself in `Via`. */
@@ -54,9 +55,11 @@ export interface ClientInfo {
 
 /**
  * The headers to send upstream: the client's end-to-end headers (Host
- * included, unchanged) plus X-Forwarded-For, X-Forwarded-Proto,
- * X-Forwarded-Host, Via and X-Request-Id. `X-LB-Explain`, addressed to the
- * balancer, is removed.
+ * included, unchanged unless `host` replaces it) plus X-Forwarded-For,
+ * X-Forwarded-Proto, X-Forwarded-Host (the client's Host), Via and
+ * X-Request-Id. `X-LB-Explain`, addressed to the balancer, is removed. A
+ * route's `filter` changes the client's headers first, so these rules win
+ * over it.
  *
  * @example
  * ```ts
@@ -65,23 +68,32 @@ export interface ClientInfo {
  * headers.get("x-forwarded-for"); // "127.0.0.1", or appended to the client's own
  * ```
  */
-export function upstreamHeaders(incoming: Headers, client: ClientInfo): HeaderPairs {
+export function upstreamHeaders(
+  incoming: Headers,
+  client: ClientInfo,
+  filter?: HeaderFilter,
+  host?: string,
+): HeaderPairs {
   const headers: HeaderPairs = [];
   let forwardedFor = "";
   let via = "";
-  let host = "";
+  let clientHost = "";
   // One pass over the client's headers: iterating a Headers object costs more
   // than everything else done here.
-  for (const field of incoming) {
+  for (const field of filter?.apply(incoming) ?? incoming) {
     const name = field[0];
     if (REPLACED_UPSTREAM.has(name)) {
       if (name === "x-forwarded-for") forwardedFor = field[1];
       else if (name === "via") via = field[1];
       continue;
     }
-    if (name === "host") host = field[1];
+    if (name === "host") {
+      clientHost = field[1];
+      if (host !== undefined) continue;
+    }
     headers.push(field);
   }
+  if (host !== undefined) headers.push(["host", host]);
   const forwarded = withoutHopByHop(headers);
   forwarded.push(
     [
@@ -90,7 +102,7 @@ export function upstreamHeaders(incoming: Headers, client: ClientInfo): HeaderPa
     ],
     ["x-forwarded-proto", client.proto],
   );
-  if (host !== "") forwarded.push(["x-forwarded-host", host]);
+  if (clientHost !== "") forwarded.push(["x-forwarded-host", clientHost]);
   forwarded.push(["via", withVia(via)], ["x-request-id", client.requestId]);
   return forwarded;
 }

@@ -60,6 +60,8 @@ export class Http1Transport implements Transport {
   readonly #pool: ConnectionPool;
   readonly #responseTimeouts: DeadlineQueue<Http1Exchange>;
   readonly #idleTimeouts: DeadlineQueue<Http1Exchange>;
+  /** The queues of routes' own timeouts, by kind and duration. */
+  readonly #ownTimeouts = new Map<string, DeadlineQueue<Http1Exchange>>();
 
   constructor(options: Http1TransportOptions) {
     this.#pool = new ConnectionPool({
@@ -82,14 +84,33 @@ export class Http1Transport implements Transport {
     backend: Backend,
     request: UpstreamRequest,
   ): Promise<UpstreamResponse> {
+    const own = request.timeouts;
     return await new Http1Exchange(
       ctx,
       this.#pool,
       backend.url,
       request,
-      this.#responseTimeouts,
-      this.#idleTimeouts,
+      own?.response === undefined
+        ? this.#responseTimeouts
+        : this.#ownQueue("response", own.response, expireExchange),
+      own?.idle === undefined
+        ? this.#idleTimeouts
+        : this.#ownQueue("idle", own.idle, stallExchange),
     ).run();
+  }
+
+  /** The deadline queue of one route's own timeout: deadlines of one duration share one. */
+  #ownQueue(
+    kind: string,
+    durationMs: number,
+    expire: (exchange: Http1Exchange) => void,
+  ): DeadlineQueue<Http1Exchange> {
+    const key = `${kind} ${durationMs}`;
+    let queue = this.#ownTimeouts.get(key);
+    if (queue === undefined) {
+      this.#ownTimeouts.set(key, queue = new DeadlineQueue(durationMs, expire));
+    }
+    return queue;
   }
 
   /** Idle and active connections to `backend`, and how many were opened and reused. */
@@ -107,6 +128,7 @@ export class Http1Transport implements Transport {
     this.#pool.close();
     this.#responseTimeouts.close();
     this.#idleTimeouts.close();
+    for (const queue of this.#ownTimeouts.values()) queue.close();
   }
 }
 

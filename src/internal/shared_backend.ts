@@ -7,11 +7,15 @@
  * @module
  */
 
+import { DEFAULT_POOL } from "../config/types.ts";
+import { backendId } from "../pools/backend_id.ts";
 import type { Backend, HealthStreak, TransportName } from "../types.ts";
 
 /** The config fields a backend is made of. */
 export interface BackendSettings {
   url: string;
+  /** The pool it belongs to; default `default`. */
+  pool?: string;
   weight: number;
   transport: TransportName;
   slow_start?: number;
@@ -24,7 +28,8 @@ const SUCCESSES = 2;
 const FAILURES = 3;
 const PASSIVE_FAILURES = 4;
 const EJECTIONS = 5;
-const INT_SLOTS = 6;
+const TRAFFIC_FAILURES = 6;
+const INT_SLOTS = 7;
 // BigInt64 slots after the Int32 ones: times in Unix microseconds, 0 for "never".
 const EJECTED_UNTIL = 0;
 const JOINED_AT = 1;
@@ -69,6 +74,7 @@ export function newBackendState(joinedAt: number): SharedArrayBuffer {
  */
 export class SharedBackend implements Backend {
   readonly id: string;
+  readonly pool: string;
   readonly url: URL;
   weight: number;
   transport: TransportName;
@@ -78,7 +84,8 @@ export class SharedBackend implements Backend {
   readonly #times: BigInt64Array;
 
   constructor(settings: BackendSettings, readonly state: SharedArrayBuffer) {
-    this.id = backendId(settings.url);
+    this.pool = settings.pool ?? DEFAULT_POOL;
+    this.id = backendId(this.pool, settings.url);
     this.url = new URL(settings.url);
     this.weight = settings.weight;
     this.transport = settings.transport;
@@ -138,6 +145,12 @@ class SharedStreak implements HealthStreak {
   set passiveFailures(value: number) {
     Atomics.store(this.ints, PASSIVE_FAILURES, value);
   }
+  get trafficFailures(): number {
+    return Atomics.load(this.ints, TRAFFIC_FAILURES);
+  }
+  set trafficFailures(value: number) {
+    Atomics.store(this.ints, TRAFFIC_FAILURES, value);
+  }
   get ejections(): number {
     return Atomics.load(this.ints, EJECTIONS);
   }
@@ -154,21 +167,4 @@ function toShared(time: number): bigint {
 
 function fromShared(micros: bigint, never: number): number {
   return micros === 0n ? never : Number(micros) / 1000 - performance.timeOrigin;
-}
-
-/**
- * The stable opaque id of a backend: a hash of its URL, so it does not depend
- * on the backend's position in the config.
- *
- * @example
- * ```ts
- * backendId("http://127.0.0.1:9001"); // always the same 8 hex digits
- * ```
- */
-export function backendId(url: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < url.length; i++) {
-    hash = Math.imul(hash ^ url.charCodeAt(i), 0x01000193);
-  }
-  return (hash >>> 0).toString(16).padStart(8, "0");
 }

@@ -17,8 +17,8 @@ export type AccessLogFormat = "json" | "common" | "off";
  * ```ts
  * const entry: AccessLogEntry = {
  *   time: "2026-11-27T16:51:00.123Z", client: "127.0.0.1", method: "GET", target: "/",
- *   status: 200, bytes: 12, duration_ms: 1.234, upstream_ms: 0.8,
- *   backend: "http://127.0.0.1:9001", attempts: 1, request_id: "9f86d081-1",
+ *   status: 200, bytes: 12, duration_ms: 1.234, upstream_ms: 0.8, route: "default",
+ *   pool: "default", backend: "http://127.0.0.1:9001", attempts: 1, request_id: "9f86d081-1",
  * };
  * ```
  */
@@ -37,6 +37,10 @@ export interface AccessLogEntry {
   duration_ms: number;
   /** From sending to the backend until its response head; null when none answered. */
   upstream_ms: number | null;
+  /** The name of the route that took the request; null when none did. */
+  route: string | null;
+  /** The name of the pool it went to; null for a redirect, a fixed response or no route. */
+  pool: string | null;
   /** The URL of the backend that got the request last; null when none did. */
   backend: string | null;
   /** How many backends the request was sent to. */

@@ -1,13 +1,22 @@
 /**
- * Explainable routing: why a request goes (or would go) to a backend. The
- * same decision answers `POST /explain` on the admin API and, as the
+ * Explainable routing: which route takes a request (or why none does), and
+ * which backend of its pool it goes (or would go) to and why. The same
+ * decision answers `POST /explain` on the admin API and, as the
  * `X-LB-Decision` response header, a client that sent `X-LB-Explain: 1`.
+ * Route and pool are named when the config has routes or pools.
  *
  * @module
  */
 
+import type { Config } from "../config/types.ts";
 import { backendState, type LoadBalancer } from "../load_balancer.ts";
-import type { FailedAttempt } from "../request_context.ts";
+import type { Pool } from "../pools/pool.ts";
+import type { PoolSet } from "../pools/pool_set.ts";
+import type { FailedAttempt, RequestContext } from "../request_context.ts";
+import { redirectLocation } from "../routing/fixed_answers.ts";
+import { parseTarget, type RequestTarget } from "../routing/request_target.ts";
+import type { Route } from "../routing/route.ts";
+import type { RouteMiss, Router } from "../routing/router.ts";
 import { readCookie } from "../strategies/sticky.ts";
 import type { Backend, BackendState, Selection, StrategyName } from "../types.ts";
 
@@ -60,17 +69,124 @@ export interface Decision {
 }
 
 /**
- * Which backend `request` would go to now and why, without sending anything
- * and without moving the strategy on (random draws a backend like a real
- * request would).
+ * What routing works with, as the request flow has it.
  *
  * @example
  * ```ts
- * explain(balancer, new Request("http://lb/", { headers: { cookie: "lb_backend=1a2b3c4d" } }));
+ * const routing: Routing = proxy; // the Proxy of the request flow
  * ```
  */
-export function explain(balancer: LoadBalancer, request: Request): Decision {
-  return explainSelection(balancer, request, balancer.previewBackend(request));
+export interface Routing {
+  config: Config;
+  router: Router;
+  pools: PoolSet;
+  listenPort: number;
+}
+
+/**
+ * `POST /explain`'s answer: the route (with the routes before it and why
+ * they did not match), what it does, and for a pool the backend decision.
+ *
+ * @example
+ * ```ts
+ * const answer: RouteDecision = {
+ *   route: "api", misses: [{ route: "web", failed: "host" }], action: "pool", pool: "api",
+ *   backend: "1a2b3c4d", strategy: "round_robin", candidates: [], sticky: null,
+ * };
+ * ```
+ */
+export interface RouteDecision extends Partial<Decision> {
+  route: string | null;
+  misses: RouteMiss[];
+  action: "pool" | "split" | "redirect" | "respond" | "none";
+  pool?: string;
+  /** What a redirect, a fixed response or no route would answer. */
+  status?: number;
+  location?: string;
+}
+
+/**
+ * Where `request` would go now and why, without sending anything and without
+ * moving a strategy or a split on (random draws a backend like a real
+ * request would). Only the backend decision when the config has neither
+ * routes nor pools.
+ *
+ * @example
+ * ```ts
+ * explain(proxy, new Request("http://api.example.com/v1", { headers: { cookie: "lb_backend=1a2b3c4d" } }));
+ * ```
+ */
+export function explain(routing: Routing, request: Request): Decision | RouteDecision {
+  const target = parseTarget(request.url);
+  const route = routing.router.route(target, request);
+  if (!namesRoutes(routing.config)) {
+    const balancer = routing.pools.get(route!.config.pool!)!.balancer;
+    return explainSelection(balancer, request, balancer.previewBackend(request));
+  }
+  const base = { route: route?.name ?? null, misses: routing.router.misses(target, request) };
+  if (route === undefined) return { ...base, action: "none", status: 404 };
+  const { redirect, respond, split } = route.config;
+  if (redirect !== undefined) {
+    const location = redirectLocation(redirect, target, routing.listenPort);
+    return { ...base, action: "redirect", status: redirect.status, location };
+  }
+  if (respond !== undefined) return { ...base, action: "respond", status: respond.status };
+  const pool = routing.pools.get(route.config.pool ?? split![0].pool)!;
+  const balancer = pool.balancer;
+  return {
+    ...base,
+    action: split === undefined ? "pool" : "split",
+    pool: pool.name,
+    ...explainSelection(balancer, request, balancer.previewBackend(request)),
+  };
+}
+
+/** Whether explanations name routes and pools: only when the config has either. */
+function namesRoutes(config: Config): boolean {
+  return config.routes !== undefined || config.pools !== undefined;
+}
+
+/**
+ * The explanation of one request that asked for it, as it proceeds: the
+ * flow tells it the backend selection, and it writes `X-LB-Decision`.
+ *
+ * @example
+ * ```ts
+ * const explanation = new Explanation(config, target, route);
+ * explanation.selected(pool, request, selection);
+ * explanation.annotate(response, ctx);
+ * ```
+ */
+export class Explanation {
+  #pool: string | undefined;
+  #decision: Decision | undefined;
+
+  constructor(
+    readonly config: Config,
+    readonly target: RequestTarget,
+    readonly route: Route | undefined,
+  ) {}
+
+  /** The pool's strategy made `selection` (or found no backend) for `request` just now. */
+  selected(pool: Pool, request: Request, selection: Selection | undefined): void {
+    this.#pool = pool.name;
+    this.#decision = explainSelection(pool.balancer, request, selection);
+  }
+
+  /** Sets `X-LB-Decision` on `response`, the answer to the request `ctx` recorded. */
+  annotate(response: Response, ctx: RequestContext): void {
+    const parts: string[] = [];
+    if (namesRoutes(this.config)) parts.push(`route=${this.route?.name ?? "none"}`);
+    const { redirect, respond } = this.route?.config ?? {};
+    if (redirect !== undefined) {
+      parts.push(`redirect=${response.status} ${response.headers.get("location")}`);
+    } else if (respond !== undefined) parts.push(`respond=${response.status}`);
+    if (this.#decision !== undefined) {
+      if (parts.length > 0) parts.push(`pool=${this.#pool}`);
+      parts.push(decisionHeader(this.#decision, ctx.backend, ctx.failures));
+    }
+    response.headers.set("x-lb-decision", parts.join("; "));
+  }
 }
 
 /**

@@ -1,17 +1,22 @@
 /**
- * What the balancer knows of its traffic: per-backend counters, duration
- * histograms and the last minutes of latency, filled in as requests end, and
- * the views of it the admin API serves (Prometheus metrics, status, history).
- * It is the {@linkcode RequestObserver} of every request context, and writes
- * the access log.
+ * What the balancer knows of its traffic: per-backend and per-route
+ * counters, duration histograms and the last minutes of latency, filled in as
+ * the request flow hands it each request's record, and the views of it the
+ * admin API serves (Prometheus metrics, status, history). It writes the
+ * access log.
  *
  * @module
  */
 
 import { type Cidr, inAnyCidr, parseCidr } from "../admin/cidr.ts";
-import type { Config } from "../config/config.ts";
-import { type Decision, explainSelection } from "./explain.ts";
-import type { HealthChecker, LastCheck } from "../health_check.ts";
+import {
+  type Config,
+  DEFAULT_POOL,
+  poolConfigs,
+  type RouteConfig,
+  routeConfigs,
+} from "../config/config.ts";
+import type { LastCheck } from "../health_check.ts";
 import {
   type HistoryPoint,
   LatencyWindow,
@@ -20,7 +25,7 @@ import {
   type SliceCounts,
 } from "./latency_window.ts";
 import { AccessLog } from "./access_log.ts";
-import { backendState, type LoadBalancer, rampFactor } from "../load_balancer.ts";
+import { backendState, rampFactor } from "../load_balancer.ts";
 import {
   DURATION_BUCKETS,
   Histogram,
@@ -28,17 +33,10 @@ import {
   type Labels,
   MetricsText,
 } from "./metrics.ts";
-import { originFormTarget } from "../proxy.ts";
-import type { FailedAttempt, RequestContext, RequestObserver } from "../request_context.ts";
-import type {
-  Backend,
-  BackendState,
-  ConnectionStats,
-  Selection,
-  Transport,
-  TransportName,
-  UpstreamErrorKind,
-} from "../types.ts";
+import { originFormTarget } from "../routing/request_target.ts";
+import type { PoolSet } from "../pools/pool_set.ts";
+import type { FailedAttempt, RequestContext } from "../request_context.ts";
+import type { Backend, BackendState, ConnectionStats, UpstreamErrorKind } from "../types.ts";
 
 /** The kinds `lb_upstream_errors_total` counts. */
 type ErrorClass = "connect" | "timeout" | "reset" | "invalid_response";
@@ -54,8 +52,12 @@ const ERROR_CLASSES: Readonly<Record<UpstreamErrorKind, ErrorClass>> = {
 /** `lb_requests_total`'s `code` label, by status / 100. */
 const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/** The `backend` label of requests that reached no backend (503 without one in rotation). */
-const NO_BACKEND = "none";
+/**
+ * The `backend` label of requests that reached no backend (503 without one
+ * in rotation), and the `pool` label of those that reached no pool
+ * (redirects, fixed responses, no route).
+ */
+const NONE = "none";
 
 const CONNECTION_FIELDS = ["idle", "active", "opened", "reused"] as const;
 
@@ -67,7 +69,11 @@ const STATUS_WINDOW_MS = 60_000;
  * {@linkcode BackendStats} sent from a worker isolate keeps.
  */
 interface BackendCounts {
-  readonly label: string;
+  /** The backend's id; for requests that reached no backend, `none` and the pool's name. */
+  readonly key: string;
+  readonly pool: string;
+  /** The URL origin, or `none`. */
+  readonly backend: string;
   readonly requests: Float64Array;
   readonly duration: HistogramCounts;
   readonly upstream: HistogramCounts;
@@ -95,7 +101,16 @@ class BackendStats implements BackendCounts {
   inFlight = 0;
   readonly window = new LatencyWindow();
 
-  constructor(readonly label: string) {}
+  constructor(readonly key: string, readonly pool: string, readonly backend: string) {}
+
+  static of(backend: Backend): BackendStats {
+    return new BackendStats(backend.id, backend.pool, backend.url.origin);
+  }
+
+  /** Requests of `pool` (or of none) that reached no backend. */
+  static none(pool = NONE): BackendStats {
+    return new BackendStats(`${NONE} ${pool}`, pool, NONE);
+  }
 
   /** Adds what another isolate counted for the same backend. */
   add(other: BackendCounts): void {
@@ -127,16 +142,20 @@ class BackendStats implements BackendCounts {
 export interface TelemetrySnapshot {
   /** Per backend, and for requests that reached none. */
   readonly backends: readonly BackendCounts[];
-  /** What the transports tell of each backend's connections, by URL origin. */
+  /** What the transports tell of each backend's connections, by backend id. */
   readonly connections: Readonly<Record<string, ConnectionStats>>;
+  /** Answers by route and status class (`CODE_CLASSES` order). */
+  readonly routes: Readonly<Record<string, readonly number[]>>;
 }
 
 /** Every isolate's figures added up. */
 interface Tally {
-  /** By backend label (URL origin, or `none`). */
+  /** By key: backend id, or `none` and a pool's name. */
   readonly stats: Map<string, BackendStats>;
-  /** By URL origin; a figure is absent when no isolate's transport tells it. */
+  /** By backend id; a figure is absent when no isolate's transport tells it. */
   readonly connections: Map<string, ConnectionStats>;
+  /** By route name. */
+  readonly routes: Map<string, number[]>;
   /** Requests each isolate answered: the primary first, then the workers; undefined when one did not answer. */
   readonly answered: (number | undefined)[];
 }
@@ -168,13 +187,29 @@ export interface BackendStatus {
 }
 
 /**
- * `GET /status`: the strategy, the config in force (without the admin token)
- * and every backend.
+ * One pool in `GET /status`.
+ *
+ * @example
+ * ```ts
+ * const pool: PoolStatus = { name: "api", strategy: "round_robin", backends: [] };
+ * ```
+ */
+export interface PoolStatus {
+  name: string;
+  strategy: string;
+  backends: BackendStatus[];
+}
+
+/**
+ * `GET /status`: the `default` pool's strategy (else the top-level one), the
+ * config in force (without the admin token), every backend, the backends
+ * by pool, and the routes in force.
  *
  * @example
  * ```ts
  * const status: Status = await telemetry.status();
  * status.backends.filter((backend) => backend.state === "up").length;
+ * status.pools.map((pool) => pool.name); // ["default"]
  * ```
  */
 export interface Status {
@@ -183,6 +218,8 @@ export interface Status {
     admin: Omit<Config["admin"], "token"> & { writes_enabled: boolean };
   };
   backends: BackendStatus[];
+  pools: PoolStatus[];
+  routes: RouteConfig[];
 }
 
 /**
@@ -200,60 +237,52 @@ export interface History {
 }
 
 /**
- * The balancer's telemetry.
+ * The balancer's telemetry. The request flow hands it each request's record:
+ * `requestEnded` is the `onEnd` of every request context.
  *
  * @example
  * ```ts
- * const telemetry = new Telemetry({ config, balancer, health, transports, accessLog });
- * using ctx = RequestContext.open(request, info, { observer: telemetry });
+ * const telemetry = new Telemetry({ config, pools, accessLog });
+ * using ctx = RequestContext.open(request, info, { onEnd: telemetry.requestEnded });
  * // ...
  * const text = await telemetry.metricsText();
  * ```
  */
-export class Telemetry implements RequestObserver {
+export class Telemetry {
   #config: Config;
-  readonly #balancer: LoadBalancer;
-  readonly #health: HealthChecker;
-  #transports: Readonly<Record<TransportName, Transport>>;
+  readonly #pools: PoolSet;
   #accessLog: AccessLog;
   #explainFrom: readonly Cidr[];
   readonly #stats = new Map<Backend, BackendStats>();
-  readonly #none = new BackendStats(NO_BACKEND);
+  /** By pool name, and `none` for requests that reached no pool. */
+  readonly #none = new Map<string, BackendStats>();
+  /** Answers by route name and status class. */
+  readonly #routes = new Map<string, Float64Array>();
   /** Config reloads by outcome. */
   readonly configReloads = { success: 0, failure: 0 };
   /** The worker isolates' figures, which the admin views add to this isolate's own. */
   peers: (() => Promise<(TelemetrySnapshot | undefined)[]>) | undefined;
 
-  constructor(parts: {
-    config: Config;
-    balancer: LoadBalancer;
-    health: HealthChecker;
-    transports: Readonly<Record<TransportName, Transport>>;
-    accessLog: AccessLog;
-  }) {
+  constructor(parts: { config: Config; pools: PoolSet; accessLog: AccessLog }) {
     this.#config = parts.config;
-    this.#balancer = parts.balancer;
-    this.#health = parts.health;
-    this.#transports = parts.transports;
+    this.#pools = parts.pools;
     this.#accessLog = parts.accessLog;
     this.#explainFrom = parts.config.admin.explain_from.map((text) => parseCidr(text)!);
-    for (const backend of parts.balancer.backends) {
-      this.#stats.set(backend, new BackendStats(backend.url.origin));
-    }
+    this.#track(parts.config);
   }
 
   /**
    * Puts a reloaded config in force: `/status` shows it, `admin.explain_from`
-   * and `logging.access` apply from the next request, and connection figures
-   * come from `transports`.
+   * and `logging.access` apply from the next request, and new pools, backends
+   * and routes get their series.
    */
-  configure(config: Config, transports: Readonly<Record<TransportName, Transport>>): void {
+  configure(config: Config): void {
     this.#config = config;
-    this.#transports = transports;
     this.#explainFrom = config.admin.explain_from.map((text) => parseCidr(text)!);
     if (config.logging.access !== this.#accessLog.format) {
       this.#accessLog = new AccessLog(config.logging.access, this.#accessLog.write);
     }
+    this.#track(config);
   }
 
   /** Requests `backend` is serving now. */
@@ -266,31 +295,35 @@ export class Telemetry implements RequestObserver {
     this.#stats.delete(backend);
   }
 
+  /** Whether a client at `address` may ask for an `X-LB-Decision` with `X-LB-Explain: 1`. */
   mayExplain(address: string): boolean {
     return inAnyCidr(address, this.#explainFrom);
   }
 
-  decide(request: Request, selection: Selection | undefined): Decision {
-    return explainSelection(this.#balancer, request, selection);
+  /** The request goes to `next` now, after `previous` (its earlier attempt) if any. */
+  attemptStarted(previous: Backend | undefined, next: Backend): void {
+    if (previous !== undefined) this.#statsOf(previous).inFlight--;
+    this.#statsOf(next).inFlight++;
   }
 
-  inFlight(backend: Backend, delta: 1 | -1): void {
-    this.#statsOf(backend).inFlight += delta;
-  }
-
+  /** An attempt on a backend failed. */
   attemptFailed({ backend, error, retried }: FailedAttempt): void {
     const stats = this.#statsOf(backend);
     stats.errors[ERROR_CLASSES[error.kind]]++;
     if (retried) stats.retries++;
   }
 
-  requestEnded(ctx: RequestContext): void {
+  /** The response went out whole, or the client went away: the record is complete. */
+  requestEnded = (ctx: RequestContext): void => {
     const backend = ctx.backend;
-    const stats = backend === undefined ? this.#none : this.#statsOf(backend);
+    if (backend !== undefined) this.#statsOf(backend).inFlight--;
+    const stats = backend === undefined ? this.#noneOf(ctx.pool ?? NONE) : this.#statsOf(backend);
     const durationMs = performance.now() - ctx.startedAt;
     // 0: the handler threw, and Deno.serve's onError answered 500.
     const status = ctx.status || 500;
-    stats.requests[Math.min(Math.floor(status / 100), 5) - 1]++;
+    const code = Math.min(Math.floor(status / 100), 5) - 1;
+    stats.requests[code]++;
+    if (ctx.route !== undefined) this.#routeCounts(ctx.route)[code]++;
     stats.duration.observe(durationMs / 1000);
     if (ctx.upstreamMs !== undefined) stats.upstream.observe(ctx.upstreamMs / 1000);
     if (ctx.respondedAt > 0) {
@@ -309,35 +342,54 @@ export class Telemetry implements RequestObserver {
       bytes: ctx.bytes,
       duration_ms: roundMs(durationMs),
       upstream_ms: ctx.upstreamMs === undefined ? null : roundMs(ctx.upstreamMs),
+      route: ctx.route ?? null,
+      pool: ctx.pool ?? null,
       backend: backend?.url.origin ?? null,
       attempts: ctx.attempts,
       request_id: ctx.requestId,
     });
-  }
+  };
 
   /** What this isolate counted, to send to the primary isolate. */
   snapshot(): TelemetrySnapshot {
-    const connections = Object.fromEntries(this.#balancer.backends.map((backend) => [
-      backend.url.origin,
-      this.#transports[backend.transport].connectionStats(backend),
-    ]));
-    return { backends: [...this.#stats.values(), this.#none], connections };
+    const connections: Record<string, ConnectionStats> = {};
+    for (const pool of this.#pools) {
+      for (const backend of pool.backends) {
+        connections[backend.id] = pool.transports[backend.transport].connectionStats(backend);
+      }
+    }
+    return {
+      backends: [...this.#stats.values(), ...this.#none.values()],
+      connections,
+      routes: Object.fromEntries([...this.#routes].map(([name, counts]) => [name, [...counts]])),
+    };
   }
 
   /** `GET /metrics`: every metric in the Prometheus text format, over every isolate. */
   async metricsText(): Promise<string> {
     const text = new MetricsText();
-    const backends = this.#balancer.backends;
     const tally = await this.#tally();
-    const none = tally.stats.get(NO_BACKEND)!;
-    const all = [...tally.stats.values()];
-    const perBackend = all.filter((stats) => stats !== none);
-    const label = (stats: BackendStats): Labels => ({ backend: stats.label });
+    const all = [...tally.stats.values()].filter((stats) =>
+      // Requests that reached no pool show only once there were some.
+      stats.pool !== NONE || stats.requests.some((count) => count > 0)
+    );
+    const perBackend = all.filter((stats) => stats.backend !== NONE);
+    const label = (stats: BackendStats): Labels => ({ pool: stats.pool, backend: stats.backend });
 
     text.family("lb_requests_total", "counter", "Requests answered, by backend and status class.");
     for (const stats of all) {
       stats.requests.forEach((count, i) => {
-        text.sample("lb_requests_total", { backend: stats.label, code: CODE_CLASSES[i] }, count);
+        text.sample("lb_requests_total", { ...label(stats), code: CODE_CLASSES[i] }, count);
+      });
+    }
+    text.family(
+      "lb_route_requests_total",
+      "counter",
+      "Requests answered by each route, redirects and fixed responses included, by status class.",
+    );
+    for (const [route, counts] of tally.routes) {
+      counts.forEach((count, i) => {
+        text.sample("lb_route_requests_total", { route, code: CODE_CLASSES[i] }, count);
       });
     }
     const histograms = [
@@ -371,7 +423,7 @@ export class Telemetry implements RequestObserver {
     );
     for (const stats of perBackend) {
       for (const [kind, count] of Object.entries(stats.errors)) {
-        text.sample("lb_upstream_errors_total", { backend: stats.label, kind }, count);
+        text.sample("lb_upstream_errors_total", { ...label(stats), kind }, count);
       }
     }
     text.family(
@@ -381,8 +433,8 @@ export class Telemetry implements RequestObserver {
     );
     for (const stats of perBackend) text.sample("lb_retries_total", label(stats), stats.retries);
     text.family("lb_backend_up", "gauge", "1 when the backend passes its health checks, else 0.");
-    for (const backend of backends) {
-      text.sample("lb_backend_up", { backend: backend.url.origin }, backend.healthy ? 1 : 0);
+    for (const backend of this.#pools.backends) {
+      text.sample("lb_backend_up", backendLabels(backend), backend.healthy ? 1 : 0);
     }
     text.family("lb_in_flight_requests", "gauge", "Requests a backend is serving now.");
     for (const stats of perBackend) {
@@ -408,21 +460,21 @@ export class Telemetry implements RequestObserver {
 
   /** Connection figures, only those the backend's transport can tell. */
   #connectionMetrics(text: MetricsText, connections: Map<string, ConnectionStats>): void {
-    const stats = this.#balancer.backends.map((backend) => ({
-      backend: backend.url.origin,
-      ...connections.get(backend.url.origin),
+    const stats = this.#pools.backends.map((backend) => ({
+      labels: backendLabels(backend),
+      ...connections.get(backend.id),
     }));
     text.family(
       "lb_upstream_connections",
       "gauge",
       "Open connections to a backend, by state: idle (pooled) or active (serving a request).",
     );
-    for (const { backend, idle, active } of stats) {
+    for (const { labels, idle, active } of stats) {
       if (idle !== undefined) {
-        text.sample("lb_upstream_connections", { backend, state: "idle" }, idle);
+        text.sample("lb_upstream_connections", { ...labels, state: "idle" }, idle);
       }
       if (active !== undefined) {
-        text.sample("lb_upstream_connections", { backend, state: "active" }, active);
+        text.sample("lb_upstream_connections", { ...labels, state: "active" }, active);
       }
     }
     const counters = [
@@ -437,9 +489,16 @@ export class Telemetry implements RequestObserver {
       text.family(name, "counter", help);
       for (const entry of stats) {
         const value = entry[field];
-        if (value !== undefined) text.sample(name, { backend: entry.backend }, value);
+        if (value !== undefined) text.sample(name, entry.labels, value);
       }
     }
+  }
+
+  /** Series for every pool, backend and route of `config`, so they show before any traffic. */
+  #track(config: Config): void {
+    for (const pool of poolConfigs(config)) this.#noneOf(pool.name);
+    for (const backend of this.#pools.backends) this.#statsOf(backend);
+    for (const route of routeConfigs(config)) this.#routeCounts(route.name);
   }
 
   /**
@@ -449,10 +508,26 @@ export class Telemetry implements RequestObserver {
   #statsOf(backend: Backend): BackendStats {
     let stats = this.#stats.get(backend);
     if (stats === undefined) {
-      stats = new BackendStats(backend.url.origin);
-      if (this.#balancer.backends.includes(backend)) this.#stats.set(backend, stats);
+      stats = BackendStats.of(backend);
+      if (this.#pools.get(backend.pool)?.backends.includes(backend)) {
+        this.#stats.set(backend, stats);
+      }
     }
     return stats;
+  }
+
+  #noneOf(pool: string): BackendStats {
+    let stats = this.#none.get(pool);
+    if (stats === undefined) this.#none.set(pool, stats = BackendStats.none(pool));
+    return stats;
+  }
+
+  #routeCounts(route: string): Float64Array {
+    let counts = this.#routes.get(route);
+    if (counts === undefined) {
+      this.#routes.set(route, counts = new Float64Array(CODE_CLASSES.length));
+    }
+    return counts;
   }
 
   /** Every isolate's figures added up: this one's and its peers'. */
@@ -460,25 +535,33 @@ export class Telemetry implements RequestObserver {
     const snapshots = [this.snapshot(), ...await this.peers?.() ?? []];
     const stats = new Map<string, BackendStats>();
     const connections = new Map<string, ConnectionStats>();
+    const routes = new Map<string, number[]>();
     const answered = snapshots.map((snapshot) => {
       if (snapshot === undefined) return undefined;
-      for (const [origin, theirs] of Object.entries(snapshot.connections)) {
-        const sum = connections.get(origin) ?? {};
+      for (const [id, theirs] of Object.entries(snapshot.connections)) {
+        const sum = connections.get(id) ?? {};
         for (const field of CONNECTION_FIELDS) {
           if (theirs[field] !== undefined) sum[field] = (sum[field] ?? 0) + theirs[field];
         }
-        connections.set(origin, sum);
+        connections.set(id, sum);
+      }
+      for (const [route, counts] of Object.entries(snapshot.routes)) {
+        const sum = routes.get(route) ?? CODE_CLASSES.map(() => 0);
+        counts.forEach((count, i) => sum[i] += count);
+        routes.set(route, sum);
       }
       let count = 0;
       for (const counts of snapshot.backends) {
-        let sum = stats.get(counts.label);
-        if (sum === undefined) stats.set(counts.label, sum = new BackendStats(counts.label));
+        let sum = stats.get(counts.key);
+        if (sum === undefined) {
+          stats.set(counts.key, sum = new BackendStats(counts.key, counts.pool, counts.backend));
+        }
         sum.add(counts);
         for (const requests of counts.requests) count += requests;
       }
       return count;
     });
-    return { stats, connections, answered };
+    return { stats, connections, routes, answered };
   }
 
   /** `GET /status`, over every isolate. */
@@ -486,8 +569,26 @@ export class Telemetry implements RequestObserver {
     const tally = await this.#tally();
     const now = Date.now();
     const { admin, ...config } = this.#config;
+    const backendStatus = (backend: Backend): BackendStatus => {
+      const stats = tally.stats.get(backend.id) ?? BackendStats.of(backend);
+      return {
+        id: backend.id,
+        url: backend.url.origin,
+        state: backendState(backend),
+        weight: backend.weight,
+        effective_weight: roundMs(backend.weight * rampFactor(backend, performance.now())),
+        in_flight: stats.inFlight,
+        latency_ms: stats.window.percentiles(now, STATUS_WINDOW_MS),
+        last_check: this.#pools.get(backend.pool)?.health.lastCheck(backend) ?? null,
+      };
+    };
+    const pools = [...this.#pools].map((pool) => ({
+      name: pool.name,
+      strategy: pool.balancer.strategyName,
+      backends: pool.backends.map(backendStatus),
+    }));
     return {
-      strategy: this.#balancer.strategyName,
+      strategy: this.#pools.get(DEFAULT_POOL)?.balancer.strategyName ?? this.#config.strategy,
       config: {
         ...config,
         admin: {
@@ -496,19 +597,9 @@ export class Telemetry implements RequestObserver {
           writes_enabled: admin.token !== null,
         },
       },
-      backends: this.#balancer.backends.map((backend) => {
-        const stats = tally.stats.get(backend.url.origin) ?? new BackendStats(backend.url.origin);
-        return {
-          id: backend.id,
-          url: backend.url.origin,
-          state: backendState(backend),
-          weight: backend.weight,
-          effective_weight: roundMs(backend.weight * rampFactor(backend, performance.now())),
-          in_flight: stats.inFlight,
-          latency_ms: stats.window.percentiles(now, STATUS_WINDOW_MS),
-          last_check: this.#health.lastCheck(backend) ?? null,
-        };
-      }),
+      backends: pools.flatMap((pool) => pool.backends),
+      pools,
+      routes: routeConfigs(this.#config),
     };
   }
 
@@ -518,13 +609,17 @@ export class Telemetry implements RequestObserver {
     const now = Date.now();
     return {
       slice_ms: SLICE_MS,
-      backends: this.#balancer.backends.map((backend) => ({
+      backends: this.#pools.backends.map((backend) => ({
         id: backend.id,
         url: backend.url.origin,
-        points: (tally.stats.get(backend.url.origin)?.window ?? new LatencyWindow()).history(now),
+        points: (tally.stats.get(backend.id)?.window ?? new LatencyWindow()).history(now),
       })),
     };
   }
+}
+
+function backendLabels(backend: Backend): Labels {
+  return { pool: backend.pool, backend: backend.url.origin };
 }
 
 /** Three decimals: milliseconds to the microsecond, weights to a thousandth. */

@@ -108,3 +108,16 @@ function removeDotSegments(path: string): string {
   }
   return `/${kept.join("/")}`;
 }
+
+/**
+ * Path and query exactly as the client sent them: the URL after its authority.
+ *
+ * @example
+ * ```ts
+ * originFormTarget("http://app.test:8080/a%2Fb?x=1"); // "/a%2Fb?x=1"
+ * ```
+ */
+export function originFormTarget(url: string): string {
+  const path = url.indexOf("/", url.indexOf("//") + 2);
+  return path === -1 ? "/" : url.slice(path);
+}

@@ -8,14 +8,14 @@
  */
 
 import type { Config, ListenConfig } from "../config/config.ts";
-import type { SharedBalancerState } from "../load_balancer.ts";
+import type { SharedPoolsState } from "../pools/pool_set.ts";
 import type { TelemetrySnapshot } from "../observability/telemetry.ts";
 import { withDeadline } from "../internal/with_deadline.ts";
 
 /** What the primary isolate tells a worker. */
 export type WorkerCommand =
-  | { type: "start"; config: Config; shared: SharedBalancerState }
-  | { type: "configure"; config: Config; shared: SharedBalancerState }
+  | { type: "start"; config: Config; shared: SharedPoolsState }
+  | { type: "configure"; config: Config; shared: SharedPoolsState }
   | { type: "snapshot"; id: number }
   | { type: "stop" };
 
@@ -44,7 +44,7 @@ interface Running {
  *
  * @example
  * ```ts
- * const workers = new WorkerPool(1, config, balancer.shared(), console.error);
+ * const workers = new WorkerPool(1, config, pools.shared(), console.error);
  * await workers.ready;
  * const snapshots = await workers.snapshots();
  * await workers.stop();
@@ -58,7 +58,7 @@ export class WorkerPool {
   readonly #log: (line: string) => void;
   readonly #snapshots = new Map<number, (snapshot: TelemetrySnapshot) => void>();
   #config: Config;
-  #shared: SharedBalancerState;
+  #shared: SharedPoolsState;
   #nextSnapshot = 0;
   #stopping = false;
 
@@ -69,7 +69,7 @@ export class WorkerPool {
   constructor(
     count: number,
     config: Config,
-    shared: SharedBalancerState,
+    shared: SharedPoolsState,
     log: (line: string) => void,
     readonly entry: URL = new URL("./worker_main.ts", import.meta.url),
   ) {
@@ -83,7 +83,7 @@ export class WorkerPool {
   }
 
   /** Puts a reloaded config in force in every worker, over the primary's current `shared` state. */
-  configure(config: Config, shared: SharedBalancerState): void {
+  configure(config: Config, shared: SharedPoolsState): void {
     this.#config = { ...config, listen: this.#listen };
     this.#shared = shared;
     for (const { worker } of this.#running) {

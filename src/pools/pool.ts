@@ -1,0 +1,100 @@
+/**
+ * One pool: a named group of backends with its own strategy state, health
+ * checker, sticky cookie and connection pools.
+ *
+ * @module
+ */
+
+import type { PoolConfig, TimeoutsConfig } from "../config/types.ts";
+import { HealthChecker } from "../health_check.ts";
+import { FetchTransport } from "../internal/fetch_transport.ts";
+import { Http1Transport } from "../internal/http1_transport.ts";
+import { LoadBalancer, type SharedBalancerState } from "../load_balancer.ts";
+import type { Backend, Transport, TransportName } from "../types.ts";
+
+/** The transport keys of `timeouts`: a change of any of them takes new connection pools. */
+const TRANSPORT_TIMEOUTS = ["connect", "response", "idle", "pool_idle"] as const;
+
+/**
+ * One transport of each kind, built with `timeouts`.
+ *
+ * @example
+ * ```ts
+ * const transports = createTransports(config.timeouts);
+ * transports.http1.close();
+ * ```
+ */
+export function createTransports(timeouts: TimeoutsConfig): Record<TransportName, Transport> {
+  const options = {
+    connectTimeoutMs: timeouts.connect,
+    responseTimeoutMs: timeouts.response,
+    idleTimeoutMs: timeouts.idle,
+    poolIdleTimeoutMs: timeouts.pool_idle,
+  };
+  return { http1: new Http1Transport(options), fetch: new FetchTransport(options) };
+}
+
+/**
+ * A pool in force. A reload applies a new config of the same name to it.
+ *
+ * @example
+ * ```ts
+ * const pool = new Pool(config.pools!.api, config.timeouts, console.error);
+ * const selection = pool.balancer.selectBackend(request);
+ * await pool.close();
+ * ```
+ */
+export class Pool {
+  readonly name: string;
+  readonly balancer: LoadBalancer;
+  readonly health: HealthChecker;
+  /** Replaced by a reload that changes the transport timeouts. */
+  transports: Readonly<Record<TransportName, Transport>>;
+  #timeouts: TimeoutsConfig;
+
+  /** With `shared` (in a worker isolate), over the state the primary isolate made for it. */
+  constructor(
+    config: PoolConfig,
+    timeouts: TimeoutsConfig,
+    log: (line: string) => void,
+    shared?: SharedBalancerState,
+  ) {
+    this.name = config.name;
+    this.balancer = new LoadBalancer(config, shared);
+    this.health = new HealthChecker(this.balancer.backends, config.health_check, log);
+    this.transports = createTransports(timeouts);
+    this.#timeouts = timeouts;
+  }
+
+  /** The backends in config order. */
+  get backends(): readonly Backend[] {
+    return this.balancer.backends;
+  }
+
+  /**
+   * Puts `config` in force: backends kept (same URL) keep their state. Returns
+   * the backends that left and the transports a change of timeouts replaced,
+   * for the caller to drain.
+   */
+  apply(
+    config: PoolConfig,
+    timeouts: TimeoutsConfig,
+    shared?: SharedBalancerState,
+  ): { removed: Backend[]; replaced: Transport[] } {
+    const removed = this.balancer.apply(config, shared);
+    this.health.configure(this.balancer.backends, config.health_check);
+    const replaced: Transport[] = [];
+    if (TRANSPORT_TIMEOUTS.some((key) => timeouts[key] !== this.#timeouts[key])) {
+      replaced.push(...Object.values(this.transports));
+      this.transports = createTransports(timeouts);
+    }
+    this.#timeouts = timeouts;
+    return { removed, replaced };
+  }
+
+  /** Stops health checking and closes every pooled connection. */
+  async close(): Promise<void> {
+    await this.health.stop();
+    for (const transport of Object.values(this.transports)) transport.close();
+  }
+}
