@@ -208,7 +208,8 @@ function poolNames(ctx: Context, config: Config): string[] {
     pool.backends.forEach((backend, index) => {
       const id = backendId(name, backend.url);
       const other = ids.get(id);
-      if (other !== undefined) {
+      // The same URL twice in one pool is reported as a duplicate URL.
+      if (other !== undefined && other !== `pools.${name}`) {
         problem(
           ctx,
           ["pools", name, "backends", index, "url"],
