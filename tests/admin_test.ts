@@ -436,3 +436,23 @@ Deno.test("admin: GET / is the self-contained dashboard", async () => {
   assert.equal(history.slice_ms, 5000);
   assert.equal(history.backends[0].points.length, 60);
 });
+
+Deno.test("admin: GET /ready is 200 while serving and 503 from the moment the drain starts", async () => {
+  await using backend = startHoldingBackend("/slow", "done");
+  const lb = startTestBalancer(backendsYaml([backend.url]) + adminYaml());
+  const ready = async () => {
+    const response = await fetch(`${adminUrl(lb)}/ready`);
+    return `${response.status} ${await response.text()}`;
+  };
+  assert.equal(await ready(), "200 ready\n");
+  const slow = fetch(`${baseUrl(lb)}/slow`);
+  await backend.arrived;
+  const stopped = lb.shutdown();
+  assert.equal(
+    await ready(),
+    "503 503 Service Unavailable: draining: the balancer is shutting down\n",
+  );
+  backend.release();
+  assert.equal(await (await slow).text(), "done", "the request in flight finishes");
+  assert.equal(await stopped, true);
+});

@@ -7,6 +7,7 @@ import type { Backend } from "../src/types.ts";
 import {
   backendsYaml,
   baseUrl,
+  defaultPool,
   startBackend,
   startNamedBackend,
   startTestBalancer,
@@ -223,4 +224,38 @@ Deno.test("health: ejection stops at max_ejection_percent, but one of two may al
   await check(4, 50, 2);
   await check(5, 50, 2);
   await check(10, 0, 1);
+});
+
+Deno.test("health: a backend whose probes fail leaves rotation under steady successful traffic", async () => {
+  let ready = true;
+  await using sick = startBackend((request) =>
+    new URL(request.url).pathname === "/ready" && !ready
+      ? new Response("not ready", { status: 503 })
+      : new Response("sick")
+  );
+  await using well = startBackend(() => new Response("well"));
+  await using lb = startTestBalancer(
+    "health_check: { path: /ready, interval: 300ms, unhealthy_threshold: 2 }\nlogging: { access: off }\n" +
+      backendsYaml([sick.url, well.url]),
+  );
+  await lb.ready;
+  let stop = false;
+  const answers: string[] = [];
+  const traffic = (async () => {
+    while (!stop) answers.push(await (await fetch(baseUrl(lb))).text());
+  })();
+  try {
+    await waitFor(() => answers.includes("sick"), "traffic to the backend about to fail");
+    ready = false;
+    const since = performance.now();
+    const [target] = defaultPool(lb).backends;
+    await waitFor(() => !target.healthy, "the failing probes take it down", 1500);
+    assert.ok(performance.now() - since <= 1500);
+    const after = answers.length;
+    await waitFor(() => answers.length >= after + 20, "more traffic");
+    assert.ok(!answers.slice(after).includes("sick"), "out of rotation");
+  } finally {
+    stop = true;
+    await traffic;
+  }
 });

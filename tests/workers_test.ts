@@ -205,3 +205,44 @@ Deno.test("workers: a worker that fails to start is logged and not replaced", as
     assert.deepEqual(await pool.snapshots(), [undefined]);
   });
 });
+
+Deno.test("workers: every isolate routes with the same table, and /metrics adds up the routes", async () => {
+  const api = startNamedBackend();
+  const web = startNamedBackend();
+  await using lb = startTestBalancer(
+    WORKERS_YAML +
+      `pools:\n  api: { backends: [{ url: ${api.url} }] }\n  web: { backends: [{ url: ${web.url} }] }\n` +
+      "routes:\n  - { name: api, match: { path_prefix: /api }, pool: api }\n" +
+      "  - { name: ping, match: { path: /ping }, respond: { body: pong } }\n" +
+      "  - { name: web, pool: web }\n" + adminYaml(),
+  );
+  try {
+    await lb.ready;
+    const expected: Record<string, string> = {
+      "/api/x": String(api.port),
+      "/ping": "pong",
+      "/": String(web.port),
+    };
+    for (let sent = 0; sent < 60; sent += 6) {
+      await Promise.all(
+        Object.entries(expected).flatMap(([path, body]) =>
+          [0, 1].map(async () => {
+            const response = await rawRequest(
+              lb.addr.port,
+              `GET ${path} HTTP/1.1\r\nHost: lb.test\r\nConnection: close\r\n\r\n`,
+            );
+            assert.equal(new TextDecoder().decode(response.body), body, path);
+          })
+        ),
+      );
+    }
+    const served = await workerRequests(lb);
+    assert.ok(served.every((count) => count > 0), `both isolates served: ${served}`);
+    const metrics = parsePrometheus(await (await fetch(`${adminUrl(lb)}/metrics`)).text());
+    for (const route of ["api", "ping", "web"]) {
+      assert.equal(sampleValue(metrics, "lb_route_requests_total", { route, code: "2xx" }), 20);
+    }
+  } finally {
+    await closeAll([api, web]);
+  }
+});

@@ -71,8 +71,11 @@ export function redirectResponse(
  * ```
  */
 export function fixedResponse(respond: RespondConfig, filter: HeaderFilter | undefined): Response {
-  const headers: HeaderPairs = Object.entries(respond.headers);
-  return new Response(respond.body === "" ? null : respond.body, {
+  const body = new TextEncoder().encode(respond.body);
+  // Declared, so that the access log counts the body's bytes.
+  const headers: HeaderPairs = [...Object.entries(respond.headers)];
+  if (body.byteLength > 0) headers.push(["content-length", String(body.byteLength)]);
+  return new Response(body.byteLength === 0 ? null : body, {
     status: respond.status,
     headers: filter?.apply(headers) ?? headers,
   });
