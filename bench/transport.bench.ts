@@ -10,7 +10,8 @@ import { FetchTransport } from "../src/internal/fetch_transport.ts";
 import { Http1Transport } from "../src/internal/http1_transport.ts";
 import { RequestContext } from "../src/request_context.ts";
 import { newBackend } from "../src/load_balancer.ts";
-import type { Transport, UpstreamRequest } from "../src/types.ts";
+import type { Transport } from "../src/transport.ts";
+import type { UpstreamRequest } from "../src/types.ts";
 
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen() {} },

@@ -143,26 +143,6 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Sends requests to backends over one kind of connection. */
-export interface Transport {
-  /**
-   * Sends `request` to `backend` and resolves once the response head arrived.
-   * Resources it takes are registered on the request context.
-   * Rejects with {@linkcode UpstreamError} when the exchange fails.
-   */
-  send(
-    ctx: import("./request_context.ts").RequestContext,
-    backend: Backend,
-    request: UpstreamRequest,
-  ): Promise<UpstreamResponse>;
-  /** What the transport can tell of its connections to `backend`. */
-  connectionStats(backend: Backend): ConnectionStats;
-  /** Closes the idle connections to `backend`, which a reload removed and which drained. */
-  forget(backend: Backend): void;
-  /** Closes every pooled connection. */
-  close(): void;
-}
-
 /**
  * A transport's connection counts for one backend. A field is absent when the
  * transport cannot tell it (Deno's fetch exposes nothing of its pool).

@@ -20,16 +20,11 @@ import {
   startNamedBackend,
   type TestBackend,
   waitFor,
+  writeConfig,
 } from "./helpers.ts";
 
 const HEAD = "listen: { host: 127.0.0.1, port: 0 }\nadmin: { listen: { port: 0 } }\n" +
   "health_check: { interval: 1h }\n";
-
-/** Writes `text` the way editors do: a temporary file renamed over the config. */
-async function writeConfig(path: string, text: string): Promise<void> {
-  await Deno.writeTextFile(`${path}.tmp`, text);
-  await Deno.rename(`${path}.tmp`, path);
-}
 
 function backendsYaml(entries: [TestBackend, number][]): string {
   return `backends:\n${

@@ -367,3 +367,9 @@ export function defaultPool(balancer: Balancer): Pool {
   if (pool === undefined) throw new Error("the balancer has no default pool");
   return pool;
 }
+
+/** Writes `text` the way editors do: a temporary file renamed over the config. */
+export async function writeConfig(path: string, text: string): Promise<void> {
+  await Deno.writeTextFile(`${path}.tmp`, text);
+  await Deno.rename(`${path}.tmp`, path);
+}

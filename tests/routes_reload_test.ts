@@ -15,15 +15,11 @@ import {
   sampleValue,
   startNamedBackend,
   waitFor,
+  writeConfig,
 } from "./helpers.ts";
 
 const HEAD = "listen: { host: 127.0.0.1, port: 0 }\nadmin: { listen: { port: 0 } }\n" +
   "health_check: { interval: 1h }\nlogging: { access: off }\n";
-
-async function writeConfig(path: string, text: string): Promise<void> {
-  await Deno.writeTextFile(`${path}.tmp`, text);
-  await Deno.rename(`${path}.tmp`, path);
-}
 
 Deno.test("reload: routes and pools swap as one under load, not one failed request", async () => {
   const dir = await Deno.makeTempDir();

@@ -69,6 +69,21 @@ interface RawAnswer {
   text: string;
 }
 
+/** A split between the pools stable and next, of one backend each. */
+function splitYaml(
+  stable: TestBackend,
+  next: TestBackend,
+  toStable: number,
+  toNext: number,
+): string {
+  return `pools:
+  stable: { backends: [{ url: ${stable.url} }] }
+  next: { backends: [{ url: ${next.url} }] }
+routes:
+  - split: [{ pool: stable, weight: ${toStable} }, { pool: next, weight: ${toNext} }]
+`;
+}
+
 async function echo(url: string, init?: RequestInit): Promise<Echo> {
   const response = await fetch(url, init);
   assert.equal(response.status, 200, url);
@@ -210,14 +225,7 @@ routes:
 Deno.test("routing: a split sends 1,000 requests in its weights' proportion, within 2 points", async () => {
   await using stable = startNamedBackend();
   await using next = startNamedBackend();
-  await using lb = startTestBalancer(
-    `pools:
-  stable: { backends: [{ url: ${stable.url} }] }
-  next: { backends: [{ url: ${next.url} }] }
-routes:
-  - split: [{ pool: stable, weight: 90 }, { pool: next, weight: 10 }]
-`,
-  );
+  await using lb = startTestBalancer(splitYaml(stable, next, 90, 10));
   let toNext = 0;
   for (let i = 0; i < 1000; i++) {
     if (await (await fetch(baseUrl(lb))).text() === String(next.port)) toNext++;
@@ -228,14 +236,7 @@ routes:
 Deno.test("routing: a split skips a pool with no healthy backend while another has one", async () => {
   await using stable = startNamedBackend();
   await using next = startNamedBackend();
-  await using lb = startTestBalancer(
-    `pools:
-  stable: { backends: [{ url: ${stable.url} }] }
-  next: { backends: [{ url: ${next.url} }] }
-routes:
-  - split: [{ pool: stable, weight: 50 }, { pool: next, weight: 50 }]
-`,
-  );
+  await using lb = startTestBalancer(splitYaml(stable, next, 50, 50));
   lb.proxy.pools.get("next")!.backends[0].healthy = false;
   for (let i = 0; i < 20; i++) {
     const response = await fetch(baseUrl(lb));

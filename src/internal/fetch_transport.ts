@@ -11,11 +11,11 @@ import {
   type Backend,
   type ConnectionStats,
   type HeaderPairs,
-  type Transport,
   UpstreamError,
   type UpstreamRequest,
   type UpstreamResponse,
 } from "../types.ts";
+import type { Transport } from "../transport.ts";
 
 /** Encodings fetch decodes on its own when the request's Accept-Encoding allows them. */
 const DECODED_BY_FETCH = ["gzip", "br"];

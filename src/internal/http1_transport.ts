@@ -7,13 +7,8 @@
  */
 
 import type { RequestContext } from "../request_context.ts";
-import type {
-  Backend,
-  ConnectionStats,
-  Transport,
-  UpstreamRequest,
-  UpstreamResponse,
-} from "../types.ts";
+import type { Backend, ConnectionStats, UpstreamRequest, UpstreamResponse } from "../types.ts";
+import type { Transport } from "../transport.ts";
 import { ConnectionPool } from "./connection_pool.ts";
 import { DeadlineQueue } from "./deadline_queue.ts";
 import { Http1Exchange } from "./http1_exchange.ts";

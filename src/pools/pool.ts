@@ -10,7 +10,8 @@ import { HealthChecker } from "../health_check.ts";
 import { FetchTransport } from "../internal/fetch_transport.ts";
 import { Http1Transport } from "../internal/http1_transport.ts";
 import { LoadBalancer, type SharedBalancerState } from "../load_balancer.ts";
-import type { Backend, Transport, TransportName } from "../types.ts";
+import type { Backend, TransportName } from "../types.ts";
+import type { Transport } from "../transport.ts";
 
 /** The transport keys of `timeouts`: a change of any of them takes new connection pools. */
 const TRANSPORT_TIMEOUTS = ["connect", "response", "idle", "pool_idle"] as const;

@@ -7,7 +7,8 @@
 
 import { type Config, poolConfigs } from "../config/types.ts";
 import type { SharedBalancerState } from "../load_balancer.ts";
-import type { Backend, Transport } from "../types.ts";
+import type { Backend } from "../types.ts";
+import type { Transport } from "../transport.ts";
 import { Pool } from "./pool.ts";
 
 /**
