@@ -57,7 +57,8 @@ Options:
   --config FILE  Config file to load (default: config.yaml)
   --port N       Listen on port N (0-65535) instead of the config's listen.port
                  (default: the config's listen.port, itself 8080 when unset)
-  --check        Validate the config, print a one-line summary and exit
+  --check        Validate the config, print a summary (one line, and one more
+                 per pool and route when it has them) and exit
                  (exit code 0 if valid, 2 if not; default: off)
   -h, --help     Show this help and exit (default: off)`;
 

@@ -1,7 +1,7 @@
 /**
  * The second transport: Deno's fetch, one pooled `Deno.createHttpClient` per
  * backend, for backends that need what it has (HTTP/2). Differences from the
- * default HTTP/1.1 client are listed in the README.
+ * default HTTP/1.1 client are listed in docs/operations.md.
  *
  * @module
  */
