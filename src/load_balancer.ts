@@ -83,16 +83,17 @@ export class LoadBalancer {
 
   /**
    * Backends of `config`; with `shared` (in a worker isolate), over the
-   * state the primary isolate made for them.
+   * state the primary isolate made for them. `joinedAt` (a
+   * `performance.now()` time) starts their slow start; by default they are
+   * in rotation at full weight, as at startup.
    */
-  constructor(config: BalancerConfig, shared?: SharedBalancerState) {
+  constructor(config: BalancerConfig, shared?: SharedBalancerState, joinedAt = -Infinity) {
     this.name = config.name ?? DEFAULT_POOL;
     this.strategyName = config.strategy;
     this.stickyCookie = config.sticky.cookie;
     this.#turn = new Uint32Array(shared?.turn ?? new SharedArrayBuffer(4));
-    // The first backends are in rotation at full weight: nothing to ramp up from.
     this.#backends = config.backends.map((backend) =>
-      attachOrCreate({ ...backend, pool: this.name }, -Infinity, shared)
+      attachOrCreate({ ...backend, pool: this.name }, joinedAt, shared)
     );
     this.#strategy = this.#newStrategy(config);
   }

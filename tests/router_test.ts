@@ -221,6 +221,9 @@ Deno.test("split: smooth weighted round robin over the pools, skipping one with 
     "a",
     "with nothing in rotation anywhere, the weights decide",
   );
+  const next = split.peek(() => true);
+  assert.equal(split.peek(() => true), next, "a peek leaves the split as it is");
+  assert.equal(split.pick(() => true), next);
 });
 
 Deno.test("header filter: set replaces every value, add appends, remove deletes every value", () => {

@@ -217,3 +217,12 @@ Deno.test("--check lists the pools and routes it found", () => {
     "route route-5: every request -> pool web",
   ]);
 });
+
+Deno.test("routes: a misspelt match key is one problem, not a catch-all that hides the routes after it", () => {
+  assert.deepEqual(
+    problems(`${POOLS}routes:\n  - { match: { prefix: /v1 }, pool: api }\n  - pool: web\n`),
+    [
+      "config.yaml:9 routes.0.match.prefix: unknown key (expected one of host, path_prefix, path, methods, headers, scheme)",
+    ],
+  );
+});

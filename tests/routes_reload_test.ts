@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { loadConfig } from "../src/config/config.ts";
+import { rampFactor } from "../src/load_balancer.ts";
 import { startBalancer } from "../src/server.ts";
 import {
   adminUrl,
@@ -89,7 +90,7 @@ Deno.test("reload: a backend kept in the same pool keeps its state; a pool added
   const path = `${dir}/lb.yaml`;
   await using a = startNamedBackend();
   const pools = (names: string[]) =>
-    HEAD + "pools:\n" + names.map((name) =>
+    HEAD + "slow_start: 1m\npools:\n" + names.map((name) =>
       `  ${name}: { backends: [{ url: ${a.url} }] }\n`
     ).join("") +
     "routes:\n" +
@@ -112,6 +113,9 @@ Deno.test("reload: a backend kept in the same pool keeps its state; a pool added
       false,
       "a new pool, a new backend",
     );
+    const now = performance.now();
+    assert.ok(rampFactor(lb.proxy.pools.get("two")!.backends[0], now) < 1, "in slow start");
+    assert.equal(rampFactor(lb.proxy.pools.get("one")!.backends[0], now), 1, "at full weight");
     const answer = await fetch(`${baseUrl(lb)}/two`);
     assert.equal(await answer.text(), String(a.port));
     await lb.reloader.drained();

@@ -177,7 +177,11 @@ export function resolveRouting(
       );
     }
     const match = normalizeMatch(ctx, index, route.match ?? {});
-    if (Object.keys(match).length === 0) catchAll ??= index;
+    // A match whose only key was misspelt is reported as such, not as a catch-all.
+    const matchInvalid = ctx.issues.some((issue) =>
+      issue.path?.[0] === "routes" && issue.path[1] === index && issue.path[2] === "match"
+    );
+    if (Object.keys(match).length === 0 && !matchInvalid) catchAll ??= index;
     checkAction(ctx, index, route, pools);
     return toRouteConfig(name, match, route);
   });

@@ -125,17 +125,18 @@ export function explain(routing: Routing, request: Request): Decision | RouteDec
   }
   const base = { route: route?.name ?? null, misses: routing.router.misses(target, request) };
   if (route === undefined) return { ...base, action: "none", status: 404 };
-  const { redirect, respond, split } = route.config;
+  const { redirect, respond } = route.config;
   if (redirect !== undefined) {
     const location = redirectLocation(redirect, target, routing.listenPort);
     return { ...base, action: "redirect", status: redirect.status, location };
   }
   if (respond !== undefined) return { ...base, action: "respond", status: respond.status };
-  const pool = routing.pools.get(route.config.pool ?? split![0].pool)!;
+  const inRotation = (name: string) => routing.pools.get(name)!.balancer.hasCandidates();
+  const pool = routing.pools.get(route.split?.peek(inRotation) ?? route.config.pool!)!;
   const balancer = pool.balancer;
   return {
     ...base,
-    action: split === undefined ? "pool" : "split",
+    action: route.split === undefined ? "pool" : "split",
     pool: pool.name,
     ...explainSelection(balancer, request, balancer.previewBackend(request)),
   };

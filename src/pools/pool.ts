@@ -53,15 +53,20 @@ export class Pool {
   transports: Readonly<Record<TransportName, Transport>>;
   #timeouts: TimeoutsConfig;
 
-  /** With `shared` (in a worker isolate), over the state the primary isolate made for it. */
+  /**
+   * With `shared` (in a worker isolate), over the state the primary isolate
+   * made for it. `joinedAt` starts its backends' slow start (a pool a reload
+   * adds); by default they start at full weight.
+   */
   constructor(
     config: PoolConfig,
     timeouts: TimeoutsConfig,
     log: (line: string) => void,
     shared?: SharedBalancerState,
+    joinedAt?: number,
   ) {
     this.name = config.name;
-    this.balancer = new LoadBalancer(config, shared);
+    this.balancer = new LoadBalancer(config, shared, joinedAt);
     this.health = new HealthChecker(this.balancer.backends, config.health_check, log);
     this.transports = createTransports(timeouts);
     this.#timeouts = timeouts;

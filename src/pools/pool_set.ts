@@ -107,7 +107,14 @@ export class PoolSet implements Iterable<Pool> {
     for (const poolConfig of poolConfigs(config)) {
       const kept = this.#pools.get(poolConfig.name);
       if (kept === undefined) {
-        const pool = new Pool(poolConfig, config.timeouts, this.#log, shared?.[poolConfig.name]);
+        // Its backends are new: they join in slow start, like any backend a reload adds.
+        const pool = new Pool(
+          poolConfig,
+          config.timeouts,
+          this.#log,
+          shared?.[poolConfig.name],
+          performance.now(),
+        );
         if (this.#probing) void pool.health.start();
         next.set(pool.name, pool);
         continue;

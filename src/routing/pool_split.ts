@@ -30,18 +30,28 @@ export class PoolSplit {
 
   /** The pool for the next request. */
   pick(inRotation: (pool: string) => boolean): string {
+    return this.#choose(inRotation, true);
+  }
+
+  /** What {@linkcode PoolSplit.pick} would return now, leaving the split as it is. */
+  peek(inRotation: (pool: string) => boolean): string {
+    return this.#choose(inRotation, false);
+  }
+
+  #choose(inRotation: (pool: string) => boolean, commit: boolean): string {
     const eligible = this.#entries.map((entry) => inRotation(entry.pool));
     const any = eligible.includes(true);
+    const scores = commit ? this.#scores : [...this.#scores];
     let total = 0;
     let best = -1;
     for (let i = 0; i < this.#entries.length; i++) {
       if (any && !eligible[i]) continue;
       const weight = this.#entries[i].weight;
-      this.#scores[i] += weight;
+      scores[i] += weight;
       total += weight;
-      if (best === -1 || this.#scores[i] > this.#scores[best]) best = i;
+      if (best === -1 || scores[i] > scores[best]) best = i;
     }
-    this.#scores[best] -= total;
+    scores[best] -= total;
     return this.#entries[best].pool;
   }
 }
