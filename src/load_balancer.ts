@@ -5,9 +5,12 @@
  * @module
  */
 
-import { DEFAULT_POOL } from "./config/types.ts";
+import { DEFAULT_EWMA, DEFAULT_HASH, DEFAULT_POOL } from "./config/types.ts";
 import { type BackendSettings, newBackendState, SharedBackend } from "./internal/shared_backend.ts";
 import { backendId } from "./pools/backend_id.ts";
+import { consistentHash } from "./strategies/consistent_hash.ts";
+import { leastConnections } from "./strategies/least_connections.ts";
+import { p2cEwma } from "./strategies/p2c_ewma.ts";
 import { random } from "./strategies/random.ts";
 import { roundRobin } from "./strategies/round_robin.ts";
 import { sticky } from "./strategies/sticky.ts";
@@ -15,6 +18,8 @@ import { weightedRoundRobin } from "./strategies/weighted.ts";
 import type {
   Backend,
   BackendState,
+  ClientInfo,
+  HashOptions,
   Selection,
   Strategy,
   StrategyFactory,
@@ -27,6 +32,9 @@ export const strategies = {
   weighted_round_robin: weightedRoundRobin,
   random,
   sticky,
+  least_connections: leastConnections,
+  p2c_ewma: p2cEwma,
+  consistent_hash: consistentHash,
 } satisfies Record<StrategyName, StrategyFactory>;
 
 /** What the balancer needs to know of a pool's config; `slow_start` defaults to 0 (off). */
@@ -36,6 +44,10 @@ export interface BalancerConfig {
   strategy: StrategyName;
   backends: readonly BackendSettings[];
   sticky: { cookie: string };
+  /** `consistent_hash`'s key and bound; default the client's address, no bound. */
+  hash?: HashOptions;
+  /** `p2c_ewma`'s decay in milliseconds; default 10 s. */
+  ewma?: { decay: number };
 }
 
 /**
@@ -79,6 +91,8 @@ export class LoadBalancer {
   stickyCookie: string;
   #backends: readonly SharedBackend[];
   #strategy: Strategy;
+  /** What the strategy instance was made with: a reload that changes it makes a new one. */
+  #strategyKey = "";
   readonly #turn: Uint32Array<SharedArrayBuffer>;
 
   /**
@@ -136,7 +150,7 @@ export class LoadBalancer {
       kept.slowStart = entry.slow_start ?? 0;
       return kept;
     });
-    if (config.strategy !== this.strategyName || config.sticky.cookie !== this.stickyCookie) {
+    if (strategyKey(config) !== this.#strategyKey) {
       this.#strategy = this.#newStrategy(config);
       this.strategyName = config.strategy;
       this.stickyCookie = config.sticky.cookie;
@@ -149,11 +163,28 @@ export class LoadBalancer {
    * Picks a backend in rotation (healthy, not draining, not ejected) outside
    * `exclude`, or returns undefined when none is left.
    */
-  selectBackend(request: Request, exclude?: ReadonlySet<Backend>): Selection | undefined {
+  selectBackend(
+    request: Request,
+    exclude?: ReadonlySet<Backend>,
+    client?: ClientInfo,
+  ): Selection | undefined {
     const now = performance.now();
     const candidates = this.#candidates(exclude, now);
     if (candidates.length === 0) return undefined;
-    return this.#strategy.select(candidates, request, ramps(candidates, now));
+    return this.#strategy.select(candidates, request, ramps(candidates, now), client);
+  }
+
+  /** How the last attempt on `backend` went, for strategies that learn from it. */
+  observe(backend: Backend, latencyMs: number, failed: boolean): void {
+    this.#strategy.observe?.(backend, latencyMs, failed);
+  }
+
+  /** What the strategy says of how it would choose for `request` now, if anything. */
+  strategyDetail(request: Request, client?: ClientInfo): string | undefined {
+    const now = performance.now();
+    const candidates = this.#candidates(undefined, now);
+    if (candidates.length === 0) return undefined;
+    return this.#strategy.explain?.(candidates, request, ramps(candidates, now), client);
   }
 
   /** Whether any backend is in rotation. */
@@ -163,11 +194,11 @@ export class LoadBalancer {
   }
 
   /** What {@linkcode LoadBalancer.selectBackend} would pick now, without moving the strategy on. */
-  previewBackend(request: Request): Selection | undefined {
+  previewBackend(request: Request, client?: ClientInfo): Selection | undefined {
     const now = performance.now();
     const candidates = this.#candidates(undefined, now);
     if (candidates.length === 0) return undefined;
-    return this.#strategy.preview(candidates, request, ramps(candidates, now));
+    return this.#strategy.preview(candidates, request, ramps(candidates, now), client);
   }
 
   /** The backend whose id is `id`, if any. */
@@ -176,7 +207,13 @@ export class LoadBalancer {
   }
 
   #newStrategy(config: BalancerConfig): Strategy {
-    return strategies[config.strategy]({ cookie: config.sticky.cookie, turn: this.#turn });
+    this.#strategyKey = strategyKey(config);
+    return strategies[config.strategy]({
+      cookie: config.sticky.cookie,
+      turn: this.#turn,
+      hash: config.hash ?? DEFAULT_HASH,
+      ewmaDecayMs: (config.ewma ?? DEFAULT_EWMA).decay,
+    });
   }
 
   #candidates(exclude: ReadonlySet<Backend> | undefined, now: number): readonly Backend[] {
@@ -208,6 +245,10 @@ function attachOrCreate(
   if (shared === undefined) return newBackend(config, joinedAt);
   const state = shared.backends[backendId(config.pool ?? DEFAULT_POOL, config.url)];
   return state === undefined ? newBackend(config, joinedAt) : new SharedBackend(config, state);
+}
+
+function strategyKey(config: BalancerConfig): string {
+  return JSON.stringify([config.strategy, config.sticky.cookie, config.hash, config.ewma]);
 }
 
 function inRotation(backend: Backend, now: number): boolean {

@@ -90,8 +90,8 @@ async function serveRoute(
   if (respond !== undefined) return fixedResponse(respond, route.responseHeaders);
   const pool = poolOf(route, proxy.pools);
   ctx.pool = pool.name;
-  const selection = pool.balancer.selectBackend(ctx.request);
-  explanation?.selected(pool, ctx.request, selection);
+  const selection = pool.balancer.selectBackend(ctx.request, undefined, ctx);
+  explanation?.selected(pool, ctx, selection);
   if (selection === undefined) return noHealthyBackend(pool.health);
   return await forward(ctx, proxy, { route, pool, target }, selection);
 }
@@ -147,17 +147,21 @@ async function forward(
     ctx.sendTo(backend);
     tried.add(backend);
     upstream.body = body.stream();
+    const sentAt = performance.now();
     try {
       const response = await pool.transports[backend.transport].send(ctx, backend, upstream);
       ctx.headReceived();
+      const failed = response.status >= 500;
+      pool.balancer.observe(backend, ctx.upstreamMs!, failed);
       pool.health.reportSuccess(backend);
-      pool.health.reportOutcome(backend, response.status >= 500, `status ${response.status}`);
+      pool.health.reportOutcome(backend, failed, `status ${response.status}`);
       return toClientResponse(ctx, response, selection.setCookie, route);
     } catch (error) {
       slot[Symbol.dispose]();
       if (ctx.signal.aborted) return errorResponse(499, "the client went away");
       if (body.tooLarge) return bodyTooLarge(limits.max_body);
       if (!(error instanceof UpstreamError)) throw error;
+      pool.balancer.observe(backend, performance.now() - sentAt, true);
       reportFailure(pool.health, backend, upstream, error);
       const retry = nextAttempt(ctx, proxy, pool, error, body.replayable, tried);
       proxy.telemetry.attemptFailed(ctx.attemptFailed(error, retry !== undefined));
@@ -180,7 +184,7 @@ function nextAttempt(
   if (!mayRetry(ctx.request, error, replayable)) return undefined;
   // The budget first: a refused retry must not move the rotation on.
   if (!proxy.retryBudget.tryRetry()) return undefined;
-  return pool.balancer.selectBackend(ctx.request, tried);
+  return pool.balancer.selectBackend(ctx.request, tried, ctx);
 }
 
 /**

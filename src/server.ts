@@ -8,10 +8,11 @@
 import { AccessLog, BatchedWriter } from "./observability/access_log.ts";
 import { type AdminOptions, type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { BackendLimiter } from "./resilience/backend_limiter.ts";
-import { type Config, routeConfigs } from "./config/config.ts";
+import { type Config, describeBackends, poolConfigs, routeConfigs } from "./config/config.ts";
 import { ConfigReloader } from "./config/reload.ts";
 import { errorResponse } from "./internal/error_response.ts";
 import { formatAddress } from "./config/listen_address.ts";
+import { DnsDiscovery } from "./pools/dns_discovery.ts";
 import { PoolSet, type SharedPoolsState } from "./pools/pool_set.ts";
 import { handleRequest, type Proxy } from "./proxy.ts";
 import { Router } from "./routing/router.ts";
@@ -91,6 +92,11 @@ export function startBalancer(
       `workers ${config.workers}, ${describePools(config, proxy)}`,
   );
   const reloader = new ConfigReloader(proxy, adminOptions, log);
+  // Only the primary isolate resolves; what it finds reaches workers like a reload.
+  const discovery = new DnsDiscovery(log, (merged) => reloader.apply(merged, undefined, true));
+  reloader.prepare = (loaded) => discovery.configure(loaded);
+  telemetry.lookups = () => discovery.stats();
+  discovery.configure(config);
   const workers = config.workers > 1
     ? new WorkerPool(
       config.workers - 1,
@@ -120,6 +126,7 @@ export function startBalancer(
   const shutdown = () =>
     stopped ??= (async () => {
       stopping = true;
+      discovery.close();
       await reloader[Symbol.asyncDispose]();
       const [drained, workersDrained] = await Promise.all([
         serving.stop(),
@@ -239,13 +246,12 @@ export function exitOnSignals(balancer: Balancer, log: Log = console.error): voi
 
 /** The banner's account of where requests go: as before pools for a config without them. */
 function describePools(config: Config, proxy: Proxy): string {
-  const origins = (backends: readonly { url: URL }[]) =>
-    backends.map((backend) => backend.url.origin).join(" ");
   if (config.pools === undefined && config.routes === undefined) {
-    return `strategy ${config.strategy}, backends ${origins(proxy.pools.backends)}`;
+    const origins = proxy.pools.backends.map((backend) => backend.url.origin).join(" ");
+    return `strategy ${config.strategy}, backends ${origins}`;
   }
-  const pools = [...proxy.pools].map((pool) =>
-    `${pool.name} (${pool.balancer.strategyName}: ${origins(pool.backends)})`
+  const pools = poolConfigs(config).map((pool) =>
+    `${pool.name} (${pool.strategy}: ${describeBackends(pool)})`
   );
   return `pools ${pools.join(", ")}, routes ${proxy.router.routes.map((r) => r.name).join(" ")}`;
 }

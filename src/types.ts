@@ -6,7 +6,14 @@
  */
 
 /** The selection algorithms a config may name. */
-export type StrategyName = "round_robin" | "weighted_round_robin" | "random" | "sticky";
+export type StrategyName =
+  | "round_robin"
+  | "weighted_round_robin"
+  | "random"
+  | "sticky"
+  | "least_connections"
+  | "p2c_ewma"
+  | "consistent_hash";
 
 /** How requests reach a backend: this project's HTTP/1.1 client, or Deno's fetch. */
 export type TransportName = "http1" | "fetch";
@@ -17,6 +24,8 @@ export interface Backend {
   readonly id: string;
   /** The name of the pool it belongs to. */
   readonly pool: string;
+  /** The DNS name discovery found it under; undefined for a configured backend. */
+  readonly dns: string | undefined;
   /** The configured URL, e.g. `http://127.0.0.1:9001`. */
   readonly url: URL;
   /** Relative share of traffic for weighted strategies, an integer >= 1; a reload may change it. */
@@ -35,6 +44,10 @@ export interface Backend {
   joinedAt: number;
   /** Health-check and outlier-ejection counts, kept by health checking. */
   readonly streak: HealthStreak;
+  /** Requests it is serving now, in every isolate: what load-aware strategies weigh. */
+  readonly inFlight: number;
+  /** Counts one more request in flight until the returned handle is disposed. */
+  occupy(): Disposable;
 }
 
 /** A backend's results in a row, which the health thresholds are measured against. */
@@ -73,9 +86,42 @@ export interface Selection {
  * candidate is at full weight.
  */
 export interface Strategy {
-  select(candidates: readonly Backend[], request: Request, ramps?: readonly number[]): Selection;
+  select(
+    candidates: readonly Backend[],
+    request: Request,
+    ramps?: readonly number[],
+    client?: ClientInfo,
+  ): Selection;
   /** What `select` would return now, leaving the strategy's state as it is. */
-  preview(candidates: readonly Backend[], request: Request, ramps?: readonly number[]): Selection;
+  preview(
+    candidates: readonly Backend[],
+    request: Request,
+    ramps?: readonly number[],
+    client?: ClientInfo,
+  ): Selection;
+  /**
+   * How the last attempt on `backend` went: the milliseconds to its response
+   * head, and whether it failed (a transport error or a 5xx answer).
+   * Strategies that learn from latency keep it; others leave this out.
+   */
+  observe?(backend: Backend, latencyMs: number, failed: boolean): void;
+  /**
+   * A few words on how the strategy chose among `candidates` for `request`
+   * (its key, its costs), for explanations; absent when there is nothing
+   * beyond the choice itself.
+   */
+  explain?(
+    candidates: readonly Backend[],
+    request: Request,
+    ramps?: readonly number[],
+    client?: ClientInfo,
+  ): string;
+}
+
+/** What a strategy may know of the client besides its request. */
+export interface ClientInfo {
+  /** The connection's peer address (never what X-Forwarded-For says). */
+  readonly clientAddress: string;
 }
 
 /** Options a strategy is created with. */
@@ -87,6 +133,26 @@ export interface StrategyOptions {
    * worker isolate shares, so the rotation stays even across them.
    */
   turn: Uint32Array<SharedArrayBuffer>;
+  /** `consistent_hash`: what the key is, and the bound on a backend's share of the load. */
+  hash: HashOptions;
+  /** `p2c_ewma`: milliseconds over which old latencies fade. */
+  ewmaDecayMs: number;
+}
+
+/**
+ * Where `consistent_hash` takes its key from, and `balance_factor` (0 = off,
+ * else at least 100): no backend takes more than that percent of the
+ * average in-flight load.
+ *
+ * @example
+ * ```ts
+ * const hash: HashOptions = { key: "header:x-user-id", balance_factor: 0 };
+ * ```
+ */
+export interface HashOptions {
+  /** `header:NAME`, `cookie:NAME`, `query:NAME`, `client_ip` or `path`. */
+  key: string;
+  balance_factor: number;
 }
 
 /** Creates a fresh strategy instance; each balancer owns its own state. */

@@ -99,7 +99,7 @@ Deno.test("reload: an invalid config is logged as at startup and changes nothing
     await writeConfig(path, invalid);
     await waitFor(async () => await reloads(lb, "failure") === 1, "the failed reload", 2000);
     const expected = `${path}:4 strategy: expected one of round_robin | ` +
-      'weighted_round_robin | random | sticky, got "round-robin"';
+      'weighted_round_robin | random | sticky | least_connections | p2c_ewma | consistent_hash, got "round-robin"';
     assert.ok(lines.includes(expected), lines.join("\n"));
     assert.deepEqual(new Set(await answers(baseUrl(lb), 4)), new Set([String(a.port)]));
     // Written in place, no event is missed either; then SIGHUP reloads the same file again.

@@ -281,7 +281,7 @@ Deno.test("unknown nested key points at the key", () => {
 
 Deno.test("wrong enum value", () => {
   assert.deepEqual(problems(`listen:\n  port: 8080\nstrategy: round-robin\n${BACKEND}`), [
-    'config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky, got "round-robin"',
+    'config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky | least_connections | p2c_ewma | consistent_hash, got "round-robin"',
   ]);
   assert.deepEqual(problems(`${BACKEND}    transport: http2\n`), [
     'config.yaml:3 backends.0.transport: expected one of http1 | fetch, got "http2"',
@@ -487,7 +487,7 @@ listen:
     [
       "config.yaml:1 backends: expected a list of backends, got nothing (the key is missing)",
       'config.yaml:2 timeouts.drain: expected a duration like "250ms", "5s", "1m" or a number of milliseconds, got "forever"',
-      'config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky, got "fastest"',
+      'config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky | least_connections | p2c_ewma | consistent_hash, got "fastest"',
       "config.yaml:5 listen.prot: unknown key (expected one of host, port)",
     ],
   );

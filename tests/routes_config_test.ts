@@ -226,3 +226,62 @@ Deno.test("routes: a misspelt match key is one problem, not a catch-all that hid
     ],
   );
 });
+
+Deno.test("hash, ewma and discovery: defaults, key-by-key pool overrides, errors", () => {
+  const config = parseConfig(
+    `hash: { key: "header:x-user-id", balance_factor: 125 }
+ewma: { decay: 5s }
+pools:
+  api:
+    strategy: consistent_hash
+    hash: { key: path }
+    discovery: { dns: api.service.consul, port: 8080, nameserver: "127.0.0.1:8600" }
+  web:
+    backends: [{ url: http://127.0.0.1:9101 }]
+routes: [{ pool: api }]
+`,
+    "config.yaml",
+  );
+  const [api, web] = poolConfigs(config);
+  assert.deepEqual(api.hash, { key: "path", balance_factor: 125 });
+  assert.deepEqual(web.hash, { key: "header:x-user-id", balance_factor: 125 });
+  assert.deepEqual(api.ewma, { decay: 5000 });
+  assert.deepEqual(api.discovery, {
+    dns: "api.service.consul",
+    type: "A",
+    port: 8080,
+    scheme: "http",
+    interval: 10_000,
+    nameserver: { ipAddr: "127.0.0.1", port: 8600 },
+  });
+  assert.deepEqual(api.backends, []);
+  const legacy = poolConfigs(parseConfig("backends: [{ url: http://127.0.0.1:9001 }]\n", "c.yaml"));
+  assert.deepEqual(legacy[0].hash, { key: "client_ip", balance_factor: 0 });
+  assert.deepEqual(legacy[0].ewma, { decay: 10_000 });
+
+  assert.deepEqual(
+    problems(`pools:
+  api:
+    discovery: { dns: api.test, interval: 500ms, nameserver: localhost }
+    hash: { key: "header:", balance_factor: 50 }
+  web:
+    strategy: random
+routes: [{ pool: api }]
+`),
+    [
+      'config.yaml:3 pools.api.discovery.nameserver: expected an address and port like "127.0.0.1:8600" or "[::1]:53", got "localhost"',
+      'config.yaml:4 pools.api.hash.key: expected header:NAME, cookie:NAME, query:NAME, client_ip or path, got "header:"',
+      "config.yaml:4 pools.api.hash.balance_factor: expected 0 (off) or an integer of at least 100 (percent of the average load), got 50",
+    ],
+  );
+  assert.deepEqual(
+    problems(
+      "pools:\n  api:\n    discovery: { dns: api.test, interval: 500ms }\n  web:\n    strategy: random\nroutes: [{ pool: api }]\n",
+    ),
+    [
+      "config.yaml:3 pools.api.discovery: A answers carry no port: give discovery.port",
+      "config.yaml:3 pools.api.discovery.interval: re-resolving more often than every second is not allowed: give at least 1s",
+      "config.yaml:5 pools.web: a pool needs backends, discovery or both",
+    ],
+  );
+});

@@ -12,6 +12,7 @@ import type { ListenConfig } from "../config/config.ts";
 import { explain, type Routing } from "../observability/explain.ts";
 import { errorResponse } from "../internal/error_response.ts";
 import { backendState } from "../load_balancer.ts";
+import type { ClientInfo } from "../types.ts";
 import { METRICS_CONTENT_TYPE } from "../observability/metrics.ts";
 import type { Telemetry } from "../observability/telemetry.ts";
 
@@ -184,8 +185,9 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
 }
 
 /**
- * `POST /explain`: `{ method, path, headers }` in (the `host` header, when
- * given, is the host routes match), a decision out, nothing sent.
+ * `POST /explain`: `{ method, path, headers, client }` in (the `host` header,
+ * when given, is the host routes match; `client` the client's address, which
+ * `consistent_hash` on `client_ip` hashes), a decision out, nothing sent.
  */
 async function explainRequest(request: Request, routing: Routing): Promise<Response> {
   const type = request.headers.get("content-type") ?? "application/json";
@@ -204,17 +206,22 @@ async function explainRequest(request: Request, routing: Routing): Promise<Respo
   }
   const parsed = explainInput(input);
   if (typeof parsed === "string") return errorResponse(400, parsed);
-  return Response.json(explain(routing, parsed));
+  return Response.json(explain(routing, parsed.request, parsed.client));
 }
 
 /** The request to explain, or why the input does not describe one. */
-function explainInput(input: unknown): Request | string {
+function explainInput(input: unknown): { request: Request; client?: ClientInfo } | string {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     return 'expected an object like { "method": "GET", "path": "/", "headers": {} }';
   }
-  const { method = "GET", path, headers = {}, ...rest } = input as Record<string, unknown>;
+  const { method = "GET", path, headers = {}, client, ...rest } = input as Record<string, unknown>;
   const unknown = Object.keys(rest);
-  if (unknown.length > 0) return `unknown key ${unknown[0]} (expected method, path, headers)`;
+  if (unknown.length > 0) {
+    return `unknown key ${unknown[0]} (expected method, path, headers, client)`;
+  }
+  if (client !== undefined && (typeof client !== "string" || !/^[0-9a-fA-F.:]+$/.test(client))) {
+    return `client: expected the client's IP address, got ${JSON.stringify(client)}`;
+  }
   if (typeof method !== "string" || !METHOD_PATTERN.test(method)) {
     return `method: expected an HTTP method like "GET", got ${JSON.stringify(method)}`;
   }
@@ -233,10 +240,11 @@ function explainInput(input: unknown): Request | string {
     name.toLowerCase() === "host"
   )?.[1];
   try {
-    return new Request(`http://${host ?? "explain.invalid"}${path}`, {
+    const request = new Request(`http://${host ?? "explain.invalid"}${path}`, {
       method,
       headers: headers as Record<string, string>,
     });
+    return client === undefined ? { request } : { request, client: { clientAddress: client } };
   } catch (error) {
     return `cannot build that request: ${(error as Error).message}`;
   }

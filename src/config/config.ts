@@ -17,7 +17,13 @@ import {
   unresolvedAliasOffset,
 } from "./problems.ts";
 import { configSchema } from "./schema.ts";
-import { type Config, poolConfigs, type RouteConfig, routeConfigs } from "./types.ts";
+import {
+  type Config,
+  type PoolConfig,
+  poolConfigs,
+  type RouteConfig,
+  routeConfigs,
+} from "./types.ts";
 
 export { formatAddress, type ListenConfig };
 export { parseDuration, parseSize } from "./schema_parts.ts";
@@ -27,7 +33,7 @@ export * from "./types.ts";
 /**
  * A config that could not be read or is invalid. The message has one line per
  * problem, in file order, e.g.
- * `config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky, got "round-robin"`.
+ * `config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky | least_connections | p2c_ewma | consistent_hash, got "round-robin"`.
  *
  * @example
  * ```ts
@@ -164,9 +170,7 @@ export function summarizeConfig(config: Config): string {
       count(routes.length, "route")
     }`,
     ...pools.map((pool) =>
-      `pool ${pool.name}: strategy ${pool.strategy}, ${count(pool.backends.length, "backend")} ${
-        pool.backends.map((backend) => backend.url).join(" ")
-      }`
+      `pool ${pool.name}: strategy ${pool.strategy}, ${describeBackends(pool)}`
     ),
     ...routes.map((route) => `route ${route.name}: ${describeRoute(route)}`),
   ].join("\n");
@@ -200,6 +204,26 @@ function describeAction(route: RouteConfig): string {
     return `redirect ${status}${changes.length > 0 ? ` (${changes.join(", ")})` : ""}`;
   }
   return `respond ${route.respond!.status}`;
+}
+
+/**
+ * A pool's configured backends, and where it discovers more.
+ *
+ * @example
+ * ```ts
+ * describeBackends(poolConfigs(config)[0]); // "2 backends http://127.0.0.1:9001 http://127.0.0.1:9002"
+ * ```
+ */
+export function describeBackends(pool: PoolConfig): string {
+  const parts = [];
+  if (pool.backends.length > 0 || pool.discovery === undefined) {
+    const urls = pool.backends.map((backend) => ` ${backend.url}`).join("");
+    parts.push(`${count(pool.backends.length, "backend")}${urls}`);
+  }
+  if (pool.discovery !== undefined) {
+    parts.push(`discovery ${pool.discovery.type} ${pool.discovery.dns}`);
+  }
+  return parts.join(", ");
 }
 
 function count(n: number, noun: string): string {

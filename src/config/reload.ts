@@ -41,6 +41,8 @@ export class ConfigReloader implements AsyncDisposable {
   #watch: ConfigWatch | undefined;
   /** Called with each config put in force: the primary isolate passes it on to its workers. */
   onApply: ((config: Config) => void) | undefined;
+  /** Turns each loaded config into the one to apply: DNS discovery adds what it found. */
+  prepare: ((config: Config) => Config) | undefined;
   /** The reload in progress; a change meanwhile runs once more after it. */
   #reloading: Promise<void> | undefined;
   #again = false;
@@ -87,7 +89,7 @@ export class ConfigReloader implements AsyncDisposable {
         return;
       }
       adjust(config);
-      this.apply(config);
+      this.apply(this.prepare?.(config) ?? config);
     };
     this.#reloading = (async () => {
       try {
@@ -104,9 +106,11 @@ export class ConfigReloader implements AsyncDisposable {
 
   /**
    * Puts a valid `next` config in force as one swap; in a worker isolate,
-   * over the backend state the primary made (`shared`).
+   * over the backend state the primary made (`shared`). A `quiet` apply
+   * (DNS discovery's, which logs its own lines) is neither logged nor counted
+   * as a reload.
    */
-  apply(next: Config, shared?: SharedPoolsState): void {
+  apply(next: Config, shared?: SharedPoolsState, quiet = false): void {
     const proxy = this.#proxy;
     const previous = proxy.config;
     next.listen = this.#keep("listen", previous.listen, next.listen, showAddress)!;
@@ -128,8 +132,10 @@ export class ConfigReloader implements AsyncDisposable {
     proxy.telemetry.configure(next);
     this.#admin.token = next.admin.token;
     proxy.config = next;
-    proxy.telemetry.configReloads.success++;
-    this.#log(`config reloaded: ${this.#summary(next, changes)}`);
+    if (!quiet) {
+      proxy.telemetry.configReloads.success++;
+      this.#log(`config reloaded: ${this.#summary(next, changes)}`);
+    }
     for (const pool of changes.closed) void pool.health.stop();
     if (changes.removed.length > 0 || changes.replaced.length > 0) {
       this.#drain(changes, next.timeouts.drain);

@@ -25,13 +25,23 @@ import {
   section,
   size,
 } from "./schema_parts.ts";
-import type { AdminConfig, Config, HealthCheckConfig, PoolConfig } from "./types.ts";
+import {
+  type AdminConfig,
+  type Config,
+  DEFAULT_EWMA,
+  DEFAULT_HASH,
+  type HealthCheckConfig,
+  type PoolConfig,
+} from "./types.ts";
 
 const STRATEGIES: { [Name in StrategyName]: Name } = {
   round_robin: "round_robin",
   weighted_round_robin: "weighted_round_robin",
   random: "random",
   sticky: "sticky",
+  least_connections: "least_connections",
+  p2c_ewma: "p2c_ewma",
+  consistent_hash: "consistent_hash",
 };
 const TRANSPORTS: { [Name in TransportName]: Name } = { http1: "http1", fetch: "fetch" };
 
@@ -142,14 +152,66 @@ const poolHealthCheck = (text: string) =>
     }).optional(),
   });
 
+const HASH_KEY_PATTERN =
+  /^(?:(?:header|cookie|query):[!#$%&'*+\-.^_`|~0-9A-Za-z]+|client_ip|path)$/;
+const HASH_KEY_TEXT = "header:NAME, cookie:NAME, query:NAME, client_ip or path";
+const BALANCE_FACTOR_TEXT = "0 (off) or an integer of at least 100 (percent of the average load)";
+
+/** `consistent_hash`'s key and load bound. */
+const hashSection = section({
+  key: z.string({ error: HASH_KEY_TEXT }).regex(HASH_KEY_PATTERN, { error: HASH_KEY_TEXT })
+    .default(DEFAULT_HASH.key),
+  balance_factor: z.int({ error: BALANCE_FACTOR_TEXT })
+    .refine((factor) => factor === 0 || factor >= 100, { error: BALANCE_FACTOR_TEXT })
+    .default(DEFAULT_HASH.balance_factor),
+});
+const ewmaSection = section({ decay: duration(DEFAULT_EWMA.decay) });
+/** A pool's own `hash` and `ewma`: every key it leaves out is the top level's. */
+const poolHashSection = section({
+  key: z.string({ error: HASH_KEY_TEXT }).regex(HASH_KEY_PATTERN, { error: HASH_KEY_TEXT })
+    .optional(),
+  balance_factor: z.int({ error: BALANCE_FACTOR_TEXT })
+    .refine((factor) => factor === 0 || factor >= 100, { error: BALANCE_FACTOR_TEXT })
+    .optional(),
+});
+const poolEwmaSection = section({
+  decay: durationValue(1, `${DURATION_TEXT}; default the top-level ewma.decay`).optional(),
+});
+
+const DNS_NAME_PATTERN =
+  /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?$/;
+const DNS_NAME_TEXT = 'a DNS name like "api.service.consul"';
+const NAMESERVER_PATTERN = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:]+)\]):(\d{1,5})$/;
+const NAMESERVER_TEXT = 'an address and port like "127.0.0.1:8600" or "[::1]:53"';
+const DISCOVERY_PORT_TEXT = "an integer from 1 to 65535";
+
+/** Backends found in DNS; the checks that need two keys are in `resolvePool`. */
+const discoverySection = section({
+  dns: z.string({ error: DNS_NAME_TEXT }).regex(DNS_NAME_PATTERN, { error: DNS_NAME_TEXT }),
+  type: choice({ A: "A", AAAA: "AAAA", SRV: "SRV" } as const).default("A"),
+  port: z.int({ error: DISCOVERY_PORT_TEXT }).min(1, { error: DISCOVERY_PORT_TEXT })
+    .max(65535, { error: DISCOVERY_PORT_TEXT }).optional(),
+  scheme: choice({ http: "http", https: "https" } as const).default("http"),
+  interval: duration(10_000),
+  nameserver: z.string({ error: NAMESERVER_TEXT }).regex(NAMESERVER_PATTERN, {
+    error: NAMESERVER_TEXT,
+  }).transform((text) => {
+    const [, v4, v6, port] = NAMESERVER_PATTERN.exec(text)!;
+    return { ipAddr: v4 ?? v6, port: Number(port) };
+  }).optional(),
+});
+
 const poolSection = section({
   strategy: choice(STRATEGIES).optional(),
   transport: choice(TRANSPORTS).optional(),
   slow_start: durationValue(0, `${DURATION_TEXT}; default the top-level slow_start`).optional(),
-  backends: backendList,
+  backends: backendList.optional(),
   health_check: poolHealthCheck(`${DURATION_TEXT}; default the top-level health_check's`)
     .optional(),
   sticky: section({ cookie: cookieName.optional() }).optional(),
+  hash: poolHashSection.optional(),
+  ewma: poolEwmaSection.optional(),
+  discovery: discoverySection.optional(),
 });
 
 const configSchema = section({
@@ -202,6 +264,8 @@ const configSchema = section({
   logging: optionalSection(section({
     access: choice(ACCESS_LOG_FORMATS).default("json"),
   })),
+  hash: hashSection.optional(),
+  ewma: ewmaSection.optional(),
   pools: z.record(z.string(), poolSection, { error: "a mapping of pool names to pools" })
     .optional(),
   routes: routesSchema.optional(),
@@ -215,16 +279,18 @@ const configSchema = section({
   if (clash !== undefined) {
     ctx.addIssue({ code: "custom", message: clash, path: ["admin", "listen", "port"] });
   }
-  const { pools, routes, ...rest } = config;
+  const { pools, routes, hash, ewma, ...rest } = config;
   const resolved: Config = {
     ...rest,
     workers: config.workers === "auto" ? navigator.hardwareConcurrency : config.workers,
     backends: resolveBackends(config.backends ?? [], config.transport, config.slow_start),
     admin,
   };
+  if (hash !== undefined) resolved.hash = hash;
+  if (ewma !== undefined) resolved.ewma = ewma;
   if (pools !== undefined) {
     resolved.pools = Object.fromEntries(
-      Object.entries(pools).map(([name, pool]) => [name, resolvePool(name, pool, resolved)]),
+      Object.entries(pools).map(([name, pool]) => [name, resolvePool(ctx, name, pool, resolved)]),
     );
   }
   const routing = resolveRouting(ctx, resolved, routes);
@@ -247,8 +313,32 @@ function resolveBackends(
   }));
 }
 
-/** A pool with every key it left out taken from the top level. */
-function resolvePool(name: string, pool: z.output<typeof poolSection>, top: Config): PoolConfig {
+/**
+ * A pool with every key it left out taken from the top level; reports on
+ * `ctx` what needs two of its keys (backends or discovery, a port for A and
+ * AAAA answers, an interval of at least a second).
+ */
+function resolvePool(
+  ctx: z.core.$RefinementCtx,
+  name: string,
+  pool: z.output<typeof poolSection>,
+  top: Config,
+): PoolConfig {
+  const at = (...keys: string[]) => ["pools", name, ...keys];
+  const { discovery } = pool;
+  if (pool.backends === undefined && discovery === undefined) {
+    const detail = "a pool needs backends, discovery or both";
+    ctx.addIssue({ code: "custom", message: detail, path: at(), params: { detail } });
+  }
+  if (discovery !== undefined && discovery.type !== "SRV" && discovery.port === undefined) {
+    const detail = `${discovery.type} answers carry no port: give discovery.port`;
+    ctx.addIssue({ code: "custom", message: detail, path: at("discovery"), params: { detail } });
+  }
+  if (discovery !== undefined && discovery.interval < 1000) {
+    const detail = "re-resolving more often than every second is not allowed: give at least 1s";
+    const path = at("discovery", "interval");
+    ctx.addIssue({ code: "custom", message: detail, path, params: { detail } });
+  }
   const transport = pool.transport ?? top.transport;
   const slowStart = pool.slow_start ?? top.slow_start;
   const own = pool.health_check ?? {};
@@ -262,9 +352,12 @@ function resolvePool(name: string, pool: z.output<typeof poolSection>, top: Conf
     strategy: pool.strategy ?? top.strategy,
     transport,
     slow_start: slowStart,
-    backends: resolveBackends(pool.backends, transport, slowStart),
+    backends: resolveBackends(pool.backends ?? [], transport, slowStart),
     health_check: health,
     sticky: { cookie: pool.sticky?.cookie ?? top.sticky.cookie },
+    hash: { ...DEFAULT_HASH, ...top.hash, ...pool.hash },
+    ewma: { ...DEFAULT_EWMA, ...top.ewma, ...pool.ewma },
+    ...(discovery === undefined ? {} : { discovery }),
   };
 }
 

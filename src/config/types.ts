@@ -6,7 +6,7 @@
  */
 
 import type { AccessLogFormat } from "../observability/access_log.ts";
-import type { StrategyName, TransportName } from "../types.ts";
+import type { HashOptions, StrategyName, TransportName } from "../types.ts";
 import type { ListenConfig } from "./listen_address.ts";
 
 /**
@@ -31,6 +31,8 @@ export interface BackendConfig {
   transport: TransportName;
   /** Milliseconds to ramp from 10% to full weight on joining; 0 = off. Else the top-level one. */
   slow_start: number;
+  /** The DNS name it was found under, for a backend that `discovery` found. */
+  dns?: string;
 }
 
 /**
@@ -225,6 +227,50 @@ export interface Config {
   pools?: Record<string, PoolConfig>;
   /** The routes as written, in order; absent when the file has none: every request goes to `default`. */
   routes?: RouteConfig[];
+  /** `consistent_hash`'s key and bound for every pool that sets none; absent when not written. */
+  hash?: HashOptions;
+  /** `p2c_ewma`'s decay for every pool that sets none; absent when not written. */
+  ewma?: EwmaConfig;
+}
+
+/** `hash` when the file has none: the client's address, no bound. */
+export const DEFAULT_HASH: HashOptions = { key: "client_ip", balance_factor: 0 };
+/** `ewma` when the file has none. */
+export const DEFAULT_EWMA: EwmaConfig = { decay: 10_000 };
+
+/**
+ * `p2c_ewma`'s settings.
+ *
+ * @example
+ * ```ts
+ * const ewma: EwmaConfig = { decay: 10_000 };
+ * ```
+ */
+export interface EwmaConfig {
+  /** Milliseconds over which old latencies fade. */
+  decay: number;
+}
+
+/**
+ * Where a pool finds backends in DNS, re-resolved every `interval`.
+ *
+ * @example
+ * ```ts
+ * const discovery: DiscoveryConfig = {
+ *   dns: "api.service.consul", type: "A", port: 8080, scheme: "http", interval: 10_000,
+ * };
+ * ```
+ */
+export interface DiscoveryConfig {
+  dns: string;
+  type: "A" | "AAAA" | "SRV";
+  /** For A and AAAA answers; SRV records carry their own. */
+  port?: number;
+  scheme: "http" | "https";
+  /** Milliseconds, at least 1000. */
+  interval: number;
+  /** `host:port` of the name server to ask; absent: the system resolver. */
+  nameserver?: { ipAddr: string; port: number };
 }
 
 /** The name of the pool that the top-level `backends` make, and routes-less configs use. */
@@ -240,6 +286,7 @@ export const DEFAULT_POOL = "default";
  *   name: "api", strategy: "round_robin", transport: "http1", slow_start: 0,
  *   backends: [{ url: "http://127.0.0.1:9001", weight: 1, transport: "http1", slow_start: 0 }],
  *   health_check: config.health_check, sticky: { cookie: "lb_backend" },
+ *   hash: DEFAULT_HASH, ewma: DEFAULT_EWMA,
  * };
  * ```
  */
@@ -249,9 +296,13 @@ export interface PoolConfig {
   transport: TransportName;
   /** Milliseconds; every backend's own `slow_start` is already resolved. */
   slow_start: number;
+  /** The configured backends; those `discovery` finds join them. */
   backends: BackendConfig[];
   health_check: HealthCheckConfig;
   sticky: { cookie: string };
+  hash: HashOptions;
+  ewma: EwmaConfig;
+  discovery?: DiscoveryConfig;
 }
 
 /**
@@ -385,6 +436,8 @@ export function poolConfigs(config: Config): PoolConfig[] {
     backends: config.backends,
     health_check: config.health_check,
     sticky: config.sticky,
+    hash: config.hash ?? DEFAULT_HASH,
+    ewma: config.ewma ?? DEFAULT_EWMA,
   }, ...pools];
 }
 

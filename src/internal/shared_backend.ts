@@ -16,6 +16,8 @@ export interface BackendSettings {
   url: string;
   /** The pool it belongs to; default `default`. */
   pool?: string;
+  /** The DNS name discovery found it under. */
+  dns?: string;
   weight: number;
   transport: TransportName;
   slow_start?: number;
@@ -29,7 +31,8 @@ const FAILURES = 3;
 const PASSIVE_FAILURES = 4;
 const EJECTIONS = 5;
 const TRAFFIC_FAILURES = 6;
-const INT_SLOTS = 7;
+const IN_FLIGHT = 7;
+const INT_SLOTS = 8;
 // BigInt64 slots after the Int32 ones: times in Unix microseconds, 0 for "never".
 const EJECTED_UNTIL = 0;
 const JOINED_AT = 1;
@@ -76,6 +79,7 @@ export class SharedBackend implements Backend {
   readonly id: string;
   readonly pool: string;
   readonly url: URL;
+  readonly dns: string | undefined;
   weight: number;
   transport: TransportName;
   slowStart: number;
@@ -87,12 +91,32 @@ export class SharedBackend implements Backend {
     this.pool = settings.pool ?? DEFAULT_POOL;
     this.id = backendId(this.pool, settings.url);
     this.url = new URL(settings.url);
+    this.dns = settings.dns;
     this.weight = settings.weight;
     this.transport = settings.transport;
     this.slowStart = settings.slow_start ?? 0;
     this.#ints = new Int32Array(state, 0, INT_SLOTS);
     this.#times = new BigInt64Array(state, TIMES_OFFSET, 2);
     this.streak = new SharedStreak(this.#ints);
+  }
+
+  /** Requests this backend is serving now, in every isolate. */
+  get inFlight(): number {
+    return Atomics.load(this.#ints, IN_FLIGHT);
+  }
+
+  /** Counts one more request in flight until the returned handle is disposed (once). */
+  occupy(): Disposable {
+    const ints = this.#ints;
+    Atomics.add(ints, IN_FLIGHT, 1);
+    let held = true;
+    return {
+      [Symbol.dispose]() {
+        if (!held) return;
+        held = false;
+        Atomics.sub(ints, IN_FLIGHT, 1);
+      },
+    };
   }
 
   get healthy(): boolean {

@@ -18,7 +18,7 @@ import { parseTarget, type RequestTarget } from "../routing/request_target.ts";
 import type { Route } from "../routing/route.ts";
 import type { RouteMiss, Router } from "../routing/router.ts";
 import { readCookie } from "../strategies/sticky.ts";
-import type { Backend, BackendState, Selection, StrategyName } from "../types.ts";
+import type { Backend, BackendState, ClientInfo, Selection, StrategyName } from "../types.ts";
 
 /**
  * One backend as the selection saw it.
@@ -66,6 +66,8 @@ export interface Decision {
   candidates: Candidate[];
   /** Null unless the strategy is `sticky`. */
   sticky: StickyOutcome | null;
+  /** How the strategy weighed the candidates (its key, its costs), for those that say. */
+  detail?: string;
 }
 
 /**
@@ -116,12 +118,16 @@ export interface RouteDecision extends Partial<Decision> {
  * explain(proxy, new Request("http://api.example.com/v1", { headers: { cookie: "lb_backend=1a2b3c4d" } }));
  * ```
  */
-export function explain(routing: Routing, request: Request): Decision | RouteDecision {
+export function explain(
+  routing: Routing,
+  request: Request,
+  client?: ClientInfo,
+): Decision | RouteDecision {
   const target = parseTarget(request.url);
   const route = routing.router.route(target, request);
   if (!namesRoutes(routing.config)) {
     const balancer = routing.pools.get(route!.config.pool!)!.balancer;
-    return explainSelection(balancer, request, balancer.previewBackend(request));
+    return explainSelection(balancer, request, balancer.previewBackend(request, client), client);
   }
   const base = { route: route?.name ?? null, misses: routing.router.misses(target, request) };
   if (route === undefined) return { ...base, action: "none", status: 404 };
@@ -138,7 +144,7 @@ export function explain(routing: Routing, request: Request): Decision | RouteDec
     ...base,
     action: route.split === undefined ? "pool" : "split",
     pool: pool.name,
-    ...explainSelection(balancer, request, balancer.previewBackend(request)),
+    ...explainSelection(balancer, request, balancer.previewBackend(request, client), client),
   };
 }
 
@@ -154,7 +160,7 @@ function namesRoutes(config: Config): boolean {
  * @example
  * ```ts
  * const explanation = new Explanation(config, target, route);
- * explanation.selected(pool, request, selection);
+ * explanation.selected(pool, ctx, selection);
  * explanation.annotate(response, ctx);
  * ```
  */
@@ -168,10 +174,10 @@ export class Explanation {
     readonly route: Route | undefined,
   ) {}
 
-  /** The pool's strategy made `selection` (or found no backend) for `request` just now. */
-  selected(pool: Pool, request: Request, selection: Selection | undefined): void {
+  /** The pool's strategy made `selection` (or found no backend) for the request of `ctx` just now. */
+  selected(pool: Pool, ctx: RequestContext, selection: Selection | undefined): void {
     this.#pool = pool.name;
-    this.#decision = explainSelection(pool.balancer, request, selection);
+    this.#decision = explainSelection(pool.balancer, ctx.request, selection, ctx);
   }
 
   /** Sets `X-LB-Decision` on `response`, the answer to the request `ctx` recorded. */
@@ -203,8 +209,9 @@ export function explainSelection(
   balancer: LoadBalancer,
   request: Request,
   selection: Selection | undefined,
+  client?: ClientInfo,
 ): Decision {
-  return {
+  const decision: Decision = {
     backend: selection?.backend.id ?? null,
     strategy: balancer.strategyName,
     candidates: balancer.backends.map((backend) => {
@@ -213,6 +220,9 @@ export function explainSelection(
     }),
     sticky: balancer.strategyName === "sticky" ? stickyOutcome(balancer, request) : null,
   };
+  const detail = balancer.strategyDetail(request, client);
+  if (detail !== undefined) decision.detail = detail;
+  return decision;
 }
 
 function stickyOutcome(balancer: LoadBalancer, request: Request): StickyOutcome {
@@ -243,6 +253,7 @@ export function decisionHeader(
   failures: readonly FailedAttempt[],
 ): string {
   const parts = [`strategy=${decision.strategy}`, `backend=${served?.id ?? "none"}`];
+  if (decision.detail !== undefined) parts.push(`detail=${decision.detail}`);
   if (decision.sticky !== null) {
     parts.push(`sticky=${decision.sticky.hit ? "hit" : "miss"} (${decision.sticky.reason})`);
   }

@@ -34,6 +34,7 @@ import {
   MetricsText,
 } from "./metrics.ts";
 import { originFormTarget } from "../routing/request_target.ts";
+import type { LookupStats } from "../pools/dns_discovery.ts";
 import type { PoolSet } from "../pools/pool_set.ts";
 import type { FailedAttempt, RequestContext } from "../request_context.ts";
 import type { Backend, BackendState, ConnectionStats, UpstreamErrorKind } from "../types.ts";
@@ -184,6 +185,8 @@ export interface BackendStatus {
   latency_ms: Percentiles;
   /** Null until the first probe ended. */
   last_check: LastCheck | null;
+  /** The DNS name discovery found it under; absent for a configured backend. */
+  dns?: string;
 }
 
 /**
@@ -262,6 +265,8 @@ export class Telemetry {
   readonly configReloads = { success: 0, failure: 0 };
   /** The worker isolates' figures, which the admin views add to this isolate's own. */
   peers: (() => Promise<(TelemetrySnapshot | undefined)[]>) | undefined;
+  /** DNS discovery's lookups, in the primary isolate. */
+  lookups: (() => LookupStats[]) | undefined;
 
   constructor(parts: { config: Config; pools: PoolSet; accessLog: AccessLog }) {
     this.#config = parts.config;
@@ -451,6 +456,20 @@ export class Telemetry {
         text.sample("lb_worker_requests_total", { worker: String(worker) }, count);
       }
     });
+    const lookups = this.lookups?.() ?? [];
+    text.family("lb_dns_lookups_total", "counter", "DNS discovery lookups, by pool and result.");
+    for (const { pool, dns, successes, failures } of lookups) {
+      text.sample("lb_dns_lookups_total", { pool, dns, result: "success" }, successes);
+      text.sample("lb_dns_lookups_total", { pool, dns, result: "failure" }, failures);
+    }
+    text.family(
+      "lb_dns_backends",
+      "gauge",
+      "Backends of the last good DNS answer, by pool: what the pool keeps through failed lookups.",
+    );
+    for (const { pool, dns, backends } of lookups) {
+      text.sample("lb_dns_backends", { pool, dns }, backends);
+    }
     text.family("lb_config_reloads_total", "counter", "Config reloads, by result.");
     for (const [result, count] of Object.entries(this.configReloads)) {
       text.sample("lb_config_reloads_total", { result }, count);
@@ -571,7 +590,7 @@ export class Telemetry {
     const { admin, ...config } = this.#config;
     const backendStatus = (backend: Backend): BackendStatus => {
       const stats = tally.stats.get(backend.id) ?? BackendStats.of(backend);
-      return {
+      const status: BackendStatus = {
         id: backend.id,
         url: backend.url.origin,
         state: backendState(backend),
@@ -581,6 +600,8 @@ export class Telemetry {
         latency_ms: stats.window.percentiles(now, STATUS_WINDOW_MS),
         last_check: this.#pools.get(backend.pool)?.health.lastCheck(backend) ?? null,
       };
+      if (backend.dns !== undefined) status.dns = backend.dns;
+      return status;
     };
     const pools = [...this.#pools].map((pool) => ({
       name: pool.name,

@@ -22,7 +22,8 @@ export interface LimiterOptions {
 }
 
 /**
- * A backend's in-flight slot, given back when disposed (once; later disposals do nothing).
+ * A backend's in-flight slot, given back when disposed (once; later disposals
+ * do nothing). It also counts the request in the backend's `inFlight`.
  *
  * @example
  * ```ts
@@ -30,9 +31,6 @@ export interface LimiterOptions {
  * ```
  */
 export interface Slot extends Disposable {}
-
-/** The slot of a backend without a limit: nothing to give back. */
-const FREE_SLOT: Slot = { [Symbol.dispose]() {} };
 
 interface Waiter {
   resolve(slot: Slot | string): void;
@@ -70,11 +68,11 @@ export class BackendLimiter {
    */
   admit(backend: Backend, signal: AbortSignal): Slot | Promise<Slot | string> {
     const { maxInFlight, queue, queueTimeoutMs } = this.options;
-    if (maxInFlight === 0) return FREE_SLOT;
+    if (maxInFlight === 0) return backend.occupy();
     const occupancy = this.#of(backend);
     if (occupancy.active < maxInFlight) {
       occupancy.active++;
-      return this.#slot(occupancy);
+      return this.#slot(occupancy, backend);
     }
     if (occupancy.waiting.length >= queue) {
       return Promise.resolve("the backend is at its limit and its queue is full");
@@ -117,12 +115,14 @@ export class BackendLimiter {
   }
 
   /** A slot that, given back, goes to the first waiter or frees up. */
-  #slot(occupancy: Occupancy): Slot {
+  #slot(occupancy: Occupancy, backend: Backend): Slot {
     let held = true;
+    const load = backend.occupy();
     return {
       [Symbol.dispose]: () => {
         if (!held) return;
         held = false;
+        load[Symbol.dispose]();
         const next = occupancy.waiting.shift();
         if (next === undefined) {
           occupancy.active--;
@@ -130,7 +130,7 @@ export class BackendLimiter {
         }
         clearTimeout(next.timer);
         next.signal.removeEventListener("abort", next.onAbort);
-        next.resolve(this.#slot(occupancy));
+        next.resolve(this.#slot(occupancy, backend));
       },
     };
   }
