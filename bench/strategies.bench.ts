@@ -1,6 +1,7 @@
 /**
  * Selection cost of each strategy at 3, 16 and 256 backends, all healthy and
- * with three in four down. Round robin over healthy backends is the baseline
+ * with three in four down (consistent_hash on a header that every request
+ * has, so it looks its key up rather than falling back to round robin). Round robin over healthy backends is the baseline
  * of each group.
  *
  * @module
@@ -9,7 +10,10 @@
 import { LoadBalancer, strategies } from "../src/load_balancer.ts";
 import type { StrategyName } from "../src/types.ts";
 
-const request = new Request("http://lb.test/", { headers: { cookie: "lb_backend=00000000" } });
+const request = new Request("http://lb.test/", {
+  headers: { cookie: "lb_backend=00000000", "x-user-id": "user-42" },
+});
+const client = { clientAddress: "192.0.2.7" };
 
 function balancer(strategy: StrategyName, count: number, downShare: number): LoadBalancer {
   const lb = new LoadBalancer({
@@ -20,6 +24,7 @@ function balancer(strategy: StrategyName, count: number, downShare: number): Loa
       transport: "http1" as const,
     })),
     sticky: { cookie: "lb_backend" },
+    hash: { key: "header:x-user-id", balance_factor: 0 },
   });
   lb.backends.forEach((backend, i) => backend.healthy = i % 4 >= Math.round(downShare * 4));
   return lb;
@@ -34,7 +39,7 @@ for (const count of [3, 16, 256]) {
         name: `${name} (${group})`,
         group,
         baseline: name === "round_robin",
-        fn: () => void lb.selectBackend(request),
+        fn: () => void lb.selectBackend(request, undefined, client),
       });
     }
   }

@@ -263,7 +263,7 @@ timeouts: { connect: 5s, response: 1m, drain: 24h }
 
 Deno.test("unknown top-level key", () => {
   assert.deepEqual(problems(`strategi: random\n${BACKEND}`), [
-    "config.yaml:1 strategi: unknown key (expected one of listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, pools, routes)",
+    "config.yaml:1 strategi: unknown key (expected one of listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, hash, ewma, pools, routes)",
   ]);
 });
 
@@ -515,7 +515,7 @@ Deno.test("empty file", () => {
 
 Deno.test("a document that is not a mapping", () => {
   assert.deepEqual(problems("- url: http://127.0.0.1:9001\n"), [
-    'config.yaml:1: expected a mapping with keys listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, pools, routes, got [{"url":"http://127.0.0.1:9001"}]',
+    'config.yaml:1: expected a mapping with keys listen, workers, strategy, transport, backends, health_check, sticky, slow_start, retries, limits, timeouts, admin, logging, hash, ewma, pools, routes, got [{"url":"http://127.0.0.1:9001"}]',
   ]);
 });
 

@@ -16,6 +16,7 @@ import {
   baseUrl,
   getJson,
   parsePrometheus,
+  rawRequest,
   sampleValue,
   startTestBalancer,
   type TestBackend,
@@ -263,5 +264,40 @@ Deno.test({
     const response = await fetch(baseUrl(lb));
     await response.body?.cancel();
     assert.equal(response.status, 503);
+  },
+});
+
+Deno.test({
+  name: "dns: with 2 workers the primary resolves and every worker serves the set",
+  ignore: DNSMASQ === undefined,
+  async fn() {
+    const [backend] = startBackendsOnOnePort(1);
+    await using dns = await startDnsmasq("127.0.0.2 api.test\n");
+    await using lb = startTestBalancer(
+      "workers: 2\n" + poolYaml(dns, `dns: api.test, type: A, port: ${backend.port}`),
+    );
+    try {
+      await lb.ready;
+      const ask = async () =>
+        new TextDecoder().decode(
+          (await rawRequest(
+            lb.addr.port,
+            "GET / HTTP/1.1\r\nHost: lb.test\r\nConnection: close\r\n\r\n",
+          )).body,
+        );
+      await waitFor(async () => await ask() === "127.0.0.2", "the set in force");
+      // New connections land on either isolate: each must have the discovered backend.
+      await waitFor(async () => {
+        const answers = await Promise.all(Array.from({ length: 20 }, ask));
+        return answers.every((answer) => answer === "127.0.0.2");
+      }, "every isolate serving it");
+      const metrics = parsePrometheus(await (await fetch(`${adminUrl(lb)}/metrics`)).text());
+      const served = ["0", "1"].map((worker) =>
+        sampleValue(metrics, "lb_worker_requests_total", { worker })
+      );
+      assert.ok(served.every((count) => count > 0), `both isolates served: ${served}`);
+    } finally {
+      await backend.close();
+    }
   },
 });

@@ -30,6 +30,9 @@ function tally(ports: string[]): Record<string, number> {
 
 Deno.test("registry: every strategy name has a factory", () => {
   assert.deepEqual(Object.keys(strategies).sort(), [
+    "consistent_hash",
+    "least_connections",
+    "p2c_ewma",
     "random",
     "round_robin",
     "sticky",

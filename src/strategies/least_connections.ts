@@ -6,13 +6,14 @@
  */
 
 import type { Backend, Strategy, StrategyFactory } from "../types.ts";
+import { roundRobin } from "./round_robin.ts";
 
 /**
  * Picks the candidate with the lowest in-flight requests per unit of weight
  * (weight times its slow-start ramp). In-flight counts are the backends'
- * shared ones, so with workers they are the whole process's. Ties go in
- * rotation: the scan starts one place further at each pick (the shared
- * round-robin turn), so an idle pool still spreads evenly.
+ * shared ones, so with workers they are the whole process's. Candidates tied
+ * for the lowest go by round robin (ramps included), so an idle pool still
+ * spreads evenly and a backend in slow start still gets only its share.
  *
  * @example
  * ```ts
@@ -20,30 +21,35 @@ import type { Backend, Strategy, StrategyFactory } from "../types.ts";
  * const { backend } = strategy.select(healthyBackends, request);
  * ```
  */
-export const leastConnections: StrategyFactory = ({ turn }): Strategy => {
-  const pick = (
-    candidates: readonly Backend[],
-    ramps: readonly number[] | undefined,
-    commit: boolean,
-  ) => {
-    const count = candidates.length;
-    const start = (commit ? Atomics.add(turn, 0, 1) : Atomics.load(turn, 0)) % count;
-    let best = candidates[start];
-    let bestLoad = Infinity;
-    for (let step = 0; step < count; step++) {
-      const index = (start + step) % count;
-      const backend = candidates[index];
-      const load = backend.inFlight / (backend.weight * (ramps?.[index] ?? 1));
-      if (load < bestLoad) {
-        best = backend;
-        bestLoad = load;
+export const leastConnections: StrategyFactory = (options): Strategy => {
+  const ties = roundRobin(options);
+  /** The candidates tied for the lowest load, with their ramps. */
+  const least = (candidates: readonly Backend[], ramps: readonly number[] | undefined) => {
+    let lowest = Infinity;
+    const tied: Backend[] = [];
+    const tiedRamps: number[] = [];
+    for (let i = 0; i < candidates.length; i++) {
+      const backend = candidates[i];
+      const ramp = ramps?.[i] ?? 1;
+      const load = backend.inFlight / (backend.weight * ramp);
+      if (load > lowest) continue;
+      if (load < lowest) {
+        lowest = load;
+        tied.length = 0;
+        tiedRamps.length = 0;
       }
+      tied.push(backend);
+      tiedRamps.push(ramp);
     }
-    return { backend: best };
+    return { tied, tiedRamps: ramps === undefined ? undefined : tiedRamps };
+  };
+  const choose = (pick: Strategy["select"]): Strategy["select"] => (candidates, request, ramps) => {
+    const { tied, tiedRamps } = least(candidates, ramps);
+    return tied.length === 1 ? { backend: tied[0] } : pick(tied, request, tiedRamps);
   };
   return {
-    select: (candidates, _request, ramps) => pick(candidates, ramps, true),
-    preview: (candidates, _request, ramps) => pick(candidates, ramps, false),
+    select: choose(ties.select),
+    preview: choose(ties.preview),
     explain: (candidates) =>
       `in flight ${candidates.map((backend) => `${backend.id} ${backend.inFlight}`).join(", ")}`,
   };

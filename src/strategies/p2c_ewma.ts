@@ -43,12 +43,16 @@ export const p2cEwma: StrategyFactory = ({ ewmaDecayMs }): Strategy => {
   };
   const cost = (backend: Backend, ramp: number, now: number) =>
     estimate(backend, now) * (backend.inFlight + 1) / (backend.weight * ramp);
-  /** The two candidates drawn, each with its cost, the cheaper first. */
+  /**
+   * Two distinct candidates drawn in proportion to their weight (times their
+   * ramp), each with its cost, the cheaper first; on a tie the first drawn
+   * stays first, so a backend in slow start is drawn, and so chosen, less.
+   */
   const draw = (candidates: readonly Backend[], ramps: readonly number[] | undefined) => {
     const now = performance.now();
-    const first = Math.floor(Math.random() * candidates.length);
-    let second = Math.floor(Math.random() * (candidates.length - 1));
-    if (second >= first) second++;
+    const shares = candidates.map((backend, i) => backend.weight * (ramps?.[i] ?? 1));
+    const first = weightedIndex(shares, -1);
+    const second = weightedIndex(shares, first);
     const pair = [first, second].map((index) => ({
       backend: candidates[index],
       cost: cost(candidates[index], ramps?.[index] ?? 1, now),
@@ -83,3 +87,18 @@ export const p2cEwma: StrategyFactory = ({ ewmaDecayMs }): Strategy => {
     },
   };
 };
+
+/** A random index in proportion to `shares`, other than `skip`. */
+function weightedIndex(shares: readonly number[], skip: number): number {
+  let total = 0;
+  for (let i = 0; i < shares.length; i++) if (i !== skip) total += shares[i];
+  let draw = Math.random() * total;
+  let last = -1;
+  for (let i = 0; i < shares.length; i++) {
+    if (i === skip) continue;
+    last = i;
+    draw -= shares[i];
+    if (draw < 0) return i;
+  }
+  return last;
+}
