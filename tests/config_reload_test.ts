@@ -215,3 +215,28 @@ Deno.test("reload: 20 rewrites under steady concurrent load, not one failed requ
   assert.deepEqual(failures, []);
   assert.ok(served.every((entry) => entry.status === 200));
 });
+
+Deno.test("reload: a ConfigMap-style volume update (the ..data link swapped) is noticed", async () => {
+  await using a = startNamedBackend();
+  await using b = startNamedBackend();
+  const dir = await Deno.makeTempDir();
+  // The layout the kubelet writes: a timestamped folder, ..data linking to it, the file linking through.
+  const version = async (name: string, text: string) => {
+    await Deno.mkdir(`${dir}/${name}`);
+    await Deno.writeTextFile(`${dir}/${name}/lb.yaml`, text);
+  };
+  try {
+    await version("..v1", HEAD + backendsYaml([[a, 1]]));
+    await Deno.symlink("..v1", `${dir}/..data`);
+    await Deno.symlink("..data/lb.yaml", `${dir}/lb.yaml`);
+    await using lb = startBalancer(await loadConfig(`${dir}/lb.yaml`), () => {}, () => {});
+    lb.reloader.watch(`${dir}/lb.yaml`);
+    await version("..v2", HEAD + backendsYaml([[b, 1]]));
+    await Deno.symlink("..v2", `${dir}/..data_tmp`);
+    await Deno.rename(`${dir}/..data_tmp`, `${dir}/..data`);
+    await waitFor(async () => await reloads(lb, "success") === 1, "the reload", 2000);
+    assert.deepEqual(new Set(await answers(baseUrl(lb), 4)), new Set([String(b.port)]));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,8 +1,9 @@
 /**
  * Noticing that the config file changed: `Deno.watchFs` on its directory
  * (editors write a temporary file and rename it over the config, which a
- * watch on the file itself would miss), filtered by name and debounced, and
- * SIGHUP, the signal operators send to ask for a reload.
+ * watch on the file itself would miss, and a Kubernetes ConfigMap volume
+ * swaps a `..data` link), filtered by name and debounced, and SIGHUP, the
+ * signal operators send to ask for a reload.
  *
  * @module
  */
@@ -22,7 +23,8 @@ export interface ConfigWatch extends AsyncDisposable {}
 
 /**
  * Calls `onChange` once after the file at `path` was written, replaced,
- * created or removed (debounced by 100 ms), and at each SIGHUP.
+ * created or removed, or the `..data` link beside it (a ConfigMap volume's)
+ * was swapped (debounced by 100 ms), and at each SIGHUP.
  *
  * @example
  * ```ts
@@ -34,7 +36,10 @@ export interface ConfigWatch extends AsyncDisposable {}
 export function watchConfigFile(path: string, onChange: () => void): ConfigWatch {
   const slash = path.lastIndexOf("/");
   const directory = Deno.realPathSync(slash === -1 ? "." : path.slice(0, slash) || "/");
-  const target = `${directory === "/" ? "" : directory}/${path.slice(slash + 1)}`;
+  const prefix = directory === "/" ? "" : directory;
+  const target = `${prefix}/${path.slice(slash + 1)}`;
+  // A Kubernetes ConfigMap volume updates by swapping this link, not the file's own.
+  const configMapData = `${prefix}/..data`;
   const watcher = Deno.watchFs(directory, { recursive: false });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const changed = () => {
@@ -43,7 +48,7 @@ export function watchConfigFile(path: string, onChange: () => void): ConfigWatch
   };
   const watching = (async () => {
     for await (const event of watcher) {
-      if (event.paths.includes(target)) changed();
+      if (event.paths.includes(target) || event.paths.includes(configMapData)) changed();
     }
   })();
   const onSignal = () => onChange();

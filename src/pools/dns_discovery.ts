@@ -45,7 +45,8 @@ interface Watch {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** Undefined until a lookup succeeded. */
   found: BackendConfig[] | undefined;
-  outcome: string;
+  /** The set last logged, or `failed`: a line is written when it changes. */
+  state: string;
   successes: number;
   failures: number;
 }
@@ -84,11 +85,14 @@ export class DnsDiscovery {
         pool.discovery === undefined ? [] : [[pool.name, pool.discovery] as const]
       ),
     );
+    /** Sets found under settings a reload changed: kept until the new lookup answers. */
+    const previous = new Map<string, BackendConfig[] | undefined>();
     for (const [name, watch] of this.#watches) {
       const discovery = wanted.get(name);
       if (discovery === undefined || JSON.stringify(discovery) !== watch.settings) {
         clearTimeout(watch.timer);
         this.#watches.delete(name);
+        if (discovery !== undefined) previous.set(name, watch.found);
       }
     }
     for (const [name, discovery] of wanted) {
@@ -97,8 +101,8 @@ export class DnsDiscovery {
         settings: JSON.stringify(discovery),
         discovery,
         timer: undefined,
-        found: undefined,
-        outcome: "",
+        found: previous.get(name),
+        state: "",
         successes: 0,
         failures: 0,
       };
@@ -144,7 +148,9 @@ export class DnsDiscovery {
 
   async #lookUp(pool: string, watch: Watch): Promise<void> {
     const { discovery } = watch;
+    /** What is logged, and what says whether it is news: the set found, or a failure. */
     let outcome: string;
+    let state: string;
     let changed = false;
     try {
       const found = await this.#resolve(discovery, pool);
@@ -155,6 +161,7 @@ export class DnsDiscovery {
         found.some((backend, i) => backend.weight !== watch.found![i].weight);
       watch.found = found;
       outcome = `dns ${discovery.dns} (pool ${pool}): ${found.length} backends ${urls}`;
+      state = outcome;
     } catch (error) {
       watch.failures++;
       const reason = error instanceof Error ? error.message : String(error);
@@ -162,10 +169,11 @@ export class DnsDiscovery {
         ? "no backends until it answers"
         : `keeping the last ${watch.found.length} backends`;
       outcome = `dns ${discovery.dns} (pool ${pool}) failed: ${reason}; ${kept}`;
+      state = "failed";
     }
     if (this.#closed || this.#watches.get(pool) !== watch) return;
-    if (outcome !== watch.outcome) this.log(outcome);
-    watch.outcome = outcome;
+    if (state !== watch.state) this.log(outcome);
+    watch.state = state;
     if (changed) this.onChange(this.merged());
     watch.timer = setTimeout(() => void this.#lookUp(pool, watch), discovery.interval);
   }
