@@ -18,8 +18,8 @@ export type ResolveDns = (
   options?: Deno.ResolveDnsOptions,
 ) => Promise<string[] | Deno.SrvRecord[]>;
 
-/** The longest a lookup may take before it counts as failed. */
-const MAX_LOOKUP_MS = 5000;
+/** The longest a lookup may take before it counts as failed, as resolv.conf's default. */
+const LOOKUP_TIMEOUT_MS = 5000;
 
 /**
  * One discovery pool's lookups so far, for the metrics.
@@ -183,7 +183,8 @@ export class DnsDiscovery {
     const pools = this.#configured?.pools;
     const settings = pools?.[pool];
     const options: Deno.ResolveDnsOptions = {
-      signal: AbortSignal.timeout(Math.min(discovery.interval, MAX_LOOKUP_MS)),
+      // The next lookup is timed from this one's end, so a slow one never overlaps it.
+      signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
     };
     if (discovery.nameserver !== undefined) options.nameServer = discovery.nameserver;
     const targets: { address: string; port: number; weight: number }[] = [];
