@@ -27,7 +27,12 @@ const responseHeaders: HeaderPairs = [
   ["set-cookie", "a=1; Path=/"],
   ["set-cookie", "b=2; Path=/"],
 ];
-const client = { address: "127.0.0.1", proto: "http" as const, requestId: "9f86d081-1" };
+const client = {
+  address: "127.0.0.1",
+  proto: "http" as const,
+  requestId: "9f86d081-1",
+  authority: "lb.test",
+};
 
 Deno.bench({
   name: "iterate request headers",

@@ -43,7 +43,7 @@ export interface Proxy {
   limiter: BackendLimiter;
   /** Caps retries to a share of the requests of the last 10 seconds. */
   retryBudget: RetryBudget;
-  /** The port the proxy listens on, which a redirect without scheme or port keeps. */
+  /** The first listener's port: what `POST /explain` takes a request to have come in on. */
   listenPort: number;
 }
 
@@ -54,13 +54,14 @@ export interface Proxy {
  *
  * @example
  * ```ts
- * Deno.serve((request, info) => handleRequest(request, info, proxy));
+ * Deno.serve((request, info) => handleRequest(request, info, proxy, 8080));
  * ```
  */
 export async function handleRequest(
   request: Request,
   info: Deno.ServeHandlerInfo,
   proxy: Proxy,
+  listenPort: number = proxy.listenPort,
 ): Promise<Response> {
   using ctx = RequestContext.open(request, info, { onEnd: proxy.telemetry.requestEnded });
   const target = parseTarget(request.url);
@@ -71,7 +72,7 @@ export async function handleRequest(
     : undefined;
   const response = route === undefined
     ? errorResponse(404, `no route for ${request.method} ${target.host}${target.path}`)
-    : await serveRoute(ctx, proxy, route, target, explanation);
+    : await serveRoute(ctx, proxy, route, target, explanation, listenPort);
   explanation?.annotate(response, ctx);
   return ctx.respond(response);
 }
@@ -82,10 +83,11 @@ async function serveRoute(
   route: Route,
   target: RequestTarget,
   explanation: Explanation | undefined,
+  listenPort: number,
 ): Promise<Response> {
   const { redirect, respond } = route.config;
   if (redirect !== undefined) {
-    return redirectResponse(redirect, target, proxy.listenPort, route.responseHeaders);
+    return redirectResponse(redirect, target, listenPort, route.responseHeaders);
   }
   if (respond !== undefined) return fixedResponse(respond, route.responseHeaders);
   const pool = poolOf(route, proxy.pools);
@@ -202,6 +204,7 @@ function toUpstreamRequest(ctx: RequestContext, { route, target }: Destination):
         address: ctx.clientAddress,
         proto: target.scheme,
         requestId: ctx.requestId,
+        authority: target.authority,
       },
       route.requestHeaders,
       route.config.rewrite?.host,

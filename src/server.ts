@@ -8,7 +8,15 @@
 import { AccessLog, BatchedWriter } from "./observability/access_log.ts";
 import { type AdminOptions, type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { BackendLimiter } from "./resilience/backend_limiter.ts";
-import { type Config, describeBackends, poolConfigs, routeConfigs } from "./config/config.ts";
+import {
+  type Config,
+  describeBackends,
+  type ListenerConfig,
+  listenersOf,
+  poolConfigs,
+  routeConfigs,
+} from "./config/types.ts";
+import { type Listening, serveRotatingTls } from "./internal/rotating_tls_server.ts";
 import { ConfigReloader } from "./config/reload.ts";
 import { errorResponse } from "./internal/error_response.ts";
 import { formatAddress } from "./config/listen_address.ts";
@@ -23,8 +31,10 @@ import { WorkerPool } from "./workers/worker_pool.ts";
 
 /** A running balancer. */
 export interface Balancer extends AsyncDisposable {
-  /** The address it listens on, with the port the OS chose for port 0. */
+  /** The (first) address it listens on, with the port the OS chose for port 0. */
   readonly addr: Deno.NetAddr;
+  /** Every listener's address, in config order. */
+  readonly addrs: readonly Deno.NetAddr[];
   /** The admin API's address; null when the config has no `admin` section. */
   readonly adminAddr: Deno.NetAddr | null;
   /** The primary isolate's proxy; workers have their own over the same shared backend state. */
@@ -68,6 +78,7 @@ export function startBalancer(
     reusePort: config.workers > 1,
   });
   const { proxy } = serving;
+  const listeners = listenersOf(config);
   const { pools, telemetry } = proxy;
   let admin: AdminServer | null = null;
   let stopping = false;
@@ -88,7 +99,9 @@ export function startBalancer(
     }
   }
   log(
-    `listening on ${urlOf(serving.addr)}, admin ${admin ? urlOf(admin.addr) : "off"}, ` +
+    `listening on ${
+      serving.addrs.map((addr, i) => urlOf(addr, listeners[i].tls !== undefined)).join(" ")
+    }, admin ${admin ? urlOf(admin.addr) : "off"}, ` +
       `workers ${config.workers}, ${describePools(config, proxy)}`,
   );
   const reloader = new ConfigReloader(proxy, adminOptions, log);
@@ -100,7 +113,7 @@ export function startBalancer(
   const workers = config.workers > 1
     ? new WorkerPool(
       config.workers - 1,
-      { ...config, listen: { host: config.listen.host, port: serving.addr.port } },
+      withPorts(config, serving.addrs),
       pools.shared(),
       log,
     )
@@ -139,6 +152,7 @@ export function startBalancer(
     })();
   return {
     addr: serving.addr,
+    addrs: serving.addrs,
     adminAddr: admin?.addr ?? null,
     proxy,
     reloader,
@@ -148,10 +162,13 @@ export function startBalancer(
   };
 }
 
-/** One isolate's share of the balancer: its proxy on the listener. */
+/** One isolate's share of the balancer: its proxy on the listeners. */
 export interface ProxyServer {
   readonly proxy: Proxy;
+  /** The first listener's address. */
   readonly addr: Deno.NetAddr;
+  /** Every listener's address, in config order. */
+  readonly addrs: readonly Deno.NetAddr[];
   /**
    * Stops accepting, lets in-flight requests finish for up to
    * `timeouts.drain`, then stops health checking and closes the connection
@@ -197,26 +214,65 @@ export function serveProxy(
     retryBudget: new RetryBudget(config.retries),
     listenPort: config.listen.port,
   };
-  const server = listen(config.listen, () =>
+  const servers: Listening[] = [];
+  try {
+    for (const listener of listenersOf(config)) {
+      servers.push(listen(listener, () => serveListener(listener, proxy, log, options.reusePort)));
+    }
+  } catch (error) {
+    for (const server of servers) void server.shutdown();
+    throw error;
+  }
+  proxy.listenPort = servers[0].addr.port;
+  let stopped: Promise<boolean> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      const drained = await withDeadline(
+        Promise.all(servers.map((server) => server.shutdown())).then(() => {}),
+        proxy.config.timeouts.drain,
+      );
+      await pools.close();
+      return drained;
+    })();
+  const addrs = servers.map((server) => server.addr);
+  return { proxy, addr: addrs[0], addrs, stop };
+}
+
+/**
+ * Deno.serve on one listener: TLS (HTTP/2 for clients that offer it, by
+ * ALPN) when it has a certificate, which a change of its files replaces. A
+ * redirect without scheme or port keeps this listener's port.
+ */
+function serveListener(
+  listener: ListenerConfig,
+  proxy: Proxy,
+  log: Log,
+  reusePort: boolean,
+): Listening {
+  let port = listener.port;
+  const serve = (
+    options: Deno.ServeTcpOptions | (Deno.ServeTcpOptions & Deno.TlsCertifiedKeyPem),
+  ) =>
     Deno.serve({
-      hostname: config.listen.host,
-      port: config.listen.port,
-      reusePort: options.reusePort,
+      ...options,
       onListen: () => {},
       onError(error) {
         log(`internal error: ${error instanceof Error ? error.message : String(error)}`);
         return errorResponse(500, "the balancer failed to handle the request");
       },
-    }, (request, info) => handleRequest(request, info, proxy)));
-  proxy.listenPort = server.addr.port;
-  let stopped: Promise<boolean> | undefined;
-  const stop = () =>
-    stopped ??= (async () => {
-      const drained = await withDeadline(server.shutdown(), proxy.config.timeouts.drain);
-      await pools.close();
-      return drained;
-    })();
-  return { proxy, addr: server.addr, stop };
+    }, (request, info) => handleRequest(request, info, proxy, port));
+  const server = listener.tls === undefined
+    ? serve({ hostname: listener.host, port: listener.port, reusePort })
+    // Always reusePort: a rotation starts the next server on the same port.
+    : serveRotatingTls({
+      hostname: listener.host,
+      port: listener.port,
+      tls: listener.tls,
+      serve: (options) => serve({ ...options, reusePort: true }),
+      log,
+    });
+  port = server.addr.port;
+  return server;
 }
 
 /** Runs `start`, turning a failure to listen into "cannot listen on ADDRESS: reason". */
@@ -256,6 +312,16 @@ function describePools(config: Config, proxy: Proxy): string {
   return `pools ${pools.join(", ")}, routes ${proxy.router.routes.map((r) => r.name).join(" ")}`;
 }
 
-function urlOf(addr: Deno.NetAddr): string {
-  return `http://${formatAddress({ host: addr.hostname, port: addr.port })}`;
+function urlOf(addr: Deno.NetAddr, tls = false): string {
+  return `${tls ? "https" : "http"}://${formatAddress({ host: addr.hostname, port: addr.port })}`;
+}
+
+/** `config` with the ports the OS chose for its listeners: what workers must listen on. */
+function withPorts(config: Config, addrs: readonly Deno.NetAddr[]): Config {
+  const listeners = listenersOf(config).map((listener, i) => ({
+    ...listener,
+    port: addrs[i].port,
+  }));
+  const listen = { host: config.listen.host, port: addrs[0].port };
+  return config.listeners === undefined ? { ...config, listen } : { ...config, listen, listeners };
 }

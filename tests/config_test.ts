@@ -269,7 +269,7 @@ Deno.test("unknown top-level key", () => {
 
 Deno.test("unknown nested key points at the key", () => {
   assert.deepEqual(problems(`listen:\n  prot: 8080\n${BACKEND}`), [
-    "config.yaml:2 listen.prot: unknown key (expected one of host, port)",
+    "config.yaml:2 listen.prot: unknown key (expected one of host, port, tls)",
   ]);
   assert.deepEqual(problems(`${BACKEND}    wieght: 2\n`), [
     "config.yaml:3 backends.0.wieght: unknown key (expected one of url, weight, transport, slow_start)",
@@ -296,7 +296,7 @@ Deno.test("wrong type", () => {
     'config.yaml:1 listen.port: expected an integer from 0 to 65535, got "8080"',
   ]);
   assert.deepEqual(problems(`listen: 8080\n${BACKEND}`), [
-    "config.yaml:1 listen: expected a mapping with keys host, port, got 8080",
+    "config.yaml:1 listen: expected a mapping with keys host, port, tls, got 8080",
   ]);
   assert.deepEqual(problems("backends: http://127.0.0.1:9001\n"), [
     'config.yaml:1 backends: expected a list of backends, got "http://127.0.0.1:9001"',
@@ -488,7 +488,7 @@ listen:
       "config.yaml:1 backends: expected a list of backends, got nothing (the key is missing)",
       'config.yaml:2 timeouts.drain: expected a duration like "250ms", "5s", "1m" or a number of milliseconds, got "forever"',
       'config.yaml:3 strategy: expected one of round_robin | weighted_round_robin | random | sticky | least_connections | p2c_ewma | consistent_hash, got "fastest"',
-      "config.yaml:5 listen.prot: unknown key (expected one of host, port)",
+      "config.yaml:5 listen.prot: unknown key (expected one of host, port, tls)",
     ],
   );
 });

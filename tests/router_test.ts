@@ -33,6 +33,7 @@ function pick(router: Router, url: string, init?: RequestInit): string | undefin
 Deno.test("request target: scheme, lowercase host without port, normalised path, query as sent", () => {
   assert.deepEqual(parseTarget("http://Api.Example.COM:8080/v1/../v2/%41?x=/../%41"), {
     scheme: "http",
+    authority: "Api.Example.COM:8080",
     host: "api.example.com",
     port: 8080,
     path: "/v2/A",
@@ -40,6 +41,7 @@ Deno.test("request target: scheme, lowercase host without port, normalised path,
   });
   assert.deepEqual(parseTarget("https://[::1]:8443"), {
     scheme: "https",
+    authority: "[::1]:8443",
     host: "[::1]",
     port: 8443,
     path: "/",

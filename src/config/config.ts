@@ -17,9 +17,10 @@ import {
   unresolvedAliasOffset,
 } from "./problems.ts";
 import { configSchema } from "./schema.ts";
+import { readCertificatePair } from "./tls_files.ts";
 import {
   type Config,
-  type PoolConfig,
+  describeBackends,
   poolConfigs,
   type RouteConfig,
   routeConfigs,
@@ -105,6 +106,7 @@ export function parseConfig(text: string, fileName: string): Config {
     ...(result.success ? [] : result.error.issues.flatMap((i) => issueProblems(i, doc, data))),
     ...duplicateUrlProblems(doc, data),
     ...missingBackendsProblems(doc, data),
+    ...(result.success ? certificateProblems(result.data, fileName, doc, data) : []),
   ];
   if (problems.length > 0 || !result.success) {
     problems.sort((a, b) => a.offset - b.offset);
@@ -116,6 +118,39 @@ export function parseConfig(text: string, fileName: string): Config {
     }));
   }
   return result.data;
+}
+
+/**
+ * Checks each TLS listener's files (relative paths are taken from the config
+ * file's folder, and made absolute in `config`), as problems of its keys.
+ */
+function certificateProblems(
+  config: Config,
+  fileName: string,
+  doc: Parameters<typeof issueProblems>[1],
+  data: unknown,
+): ReturnType<typeof issueProblems> {
+  const folder = fileName.includes("/") ? fileName.slice(0, fileName.lastIndexOf("/") + 1) : "";
+  const base = folder.startsWith("/") ? folder : `${Deno.cwd()}/${folder}`;
+  const absolute = (path: string) => path.startsWith("/") ? path : `${base}${path}`;
+  return (config.listeners ?? []).flatMap((listener, index) => {
+    if (listener.tls === undefined) return [];
+    listener.tls = { cert: absolute(listener.tls.cert), key: absolute(listener.tls.key) };
+    const pair = readCertificatePair(listener.tls);
+    if (!("problem" in pair)) return [];
+    const detail = pair.problem;
+    return issueProblems(
+      {
+        code: "custom",
+        message: detail,
+        path: ["listen", index, "tls", pair.file],
+        params: { detail },
+        input: undefined,
+      },
+      doc,
+      data,
+    );
+  });
 }
 
 /**
@@ -204,26 +239,6 @@ function describeAction(route: RouteConfig): string {
     return `redirect ${status}${changes.length > 0 ? ` (${changes.join(", ")})` : ""}`;
   }
   return `respond ${route.respond!.status}`;
-}
-
-/**
- * A pool's configured backends, and where it discovers more.
- *
- * @example
- * ```ts
- * describeBackends(poolConfigs(config)[0]); // "2 backends http://127.0.0.1:9001 http://127.0.0.1:9002"
- * ```
- */
-export function describeBackends(pool: PoolConfig): string {
-  const parts = [];
-  if (pool.backends.length > 0 || pool.discovery === undefined) {
-    const urls = pool.backends.map((backend) => ` ${backend.url}`).join("");
-    parts.push(`${count(pool.backends.length, "backend")}${urls}`);
-  }
-  if (pool.discovery !== undefined) {
-    parts.push(`discovery ${pool.discovery.type} ${pool.discovery.dns}`);
-  }
-  return parts.join(", ");
 }
 
 function count(n: number, noun: string): string {

@@ -82,6 +82,10 @@ export function issueProblems(
   doc: Document,
   data: unknown,
 ): Problem[] {
+  // A single listener is checked as a list of one: its problems name it, not `listen.0`.
+  const single = issue.path[0] === "listen" && issue.path[1] === 0 &&
+    !Array.isArray((data as { listen?: unknown } | null)?.listen);
+  if (single) issue = { ...issue, path: ["listen", ...issue.path.slice(2)] };
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((key) => ({
       offset: nodeOffset(keyNode(doc, issue.path, key)) ??

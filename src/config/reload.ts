@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Config } from "./types.ts";
+import type { Config, ListenerConfig } from "./types.ts";
 import { type ConfigWatch, watchConfigFile } from "./watcher.ts";
 import { formatAddress, type ListenConfig } from "./listen_address.ts";
 import type { PoolChanges, SharedPoolsState } from "../pools/pool_set.ts";
@@ -22,6 +22,15 @@ const DRAIN_POLL_MS = 50;
 
 function showAddress(address: ListenConfig | null): string {
   return address === null ? "off" : formatAddress(address);
+}
+
+/** The listeners and their certificate files: a change of any needs a restart. */
+function showListeners(listeners: ListenerConfig[] | undefined): string {
+  return listeners === undefined
+    ? "one plain listener"
+    : listeners.map((listener) =>
+      `${formatAddress(listener)}${listener.tls ? ` (tls ${listener.tls.cert})` : ""}`
+    ).join(", ");
 }
 
 /**
@@ -121,6 +130,9 @@ export class ConfigReloader implements AsyncDisposable {
       showAddress,
     );
     next.workers = this.#keep("workers", previous.workers, next.workers, String);
+    const listeners = this.#keep("listeners", previous.listeners, next.listeners, showListeners);
+    if (listeners === undefined) delete next.listeners;
+    else next.listeners = listeners;
     const changes = proxy.pools.apply(next, shared);
     proxy.router = new Router(routeConfigs(next));
     proxy.limiter.options = {

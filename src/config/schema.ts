@@ -31,6 +31,7 @@ import {
   DEFAULT_EWMA,
   DEFAULT_HASH,
   type HealthCheckConfig,
+  type ListenerConfig,
   type PoolConfig,
 } from "./types.ts";
 
@@ -104,6 +105,37 @@ function listenSection(defaultHost: string, defaultPort: number) {
       .default(defaultPort),
   }));
 }
+
+const PEM_PATH_TEXT = "the path of a PEM file";
+const pemPath = z.string({ error: PEM_PATH_TEXT }).min(1, { error: PEM_PATH_TEXT });
+const certificatePair = section({ cert: pemPath, key: pemPath });
+
+/**
+ * A listener's `tls`: `cert` and `key`, or `certificates` (which would be
+ * chosen by SNI; Deno 2.9's server takes one certificate, so one entry only).
+ */
+const tlsSection = section({
+  cert: pemPath.optional(),
+  key: pemPath.optional(),
+  certificates: z.array(certificatePair, { error: "a list of { cert, key }" }).min(1, {
+    error: "at least one { cert, key }",
+  }).optional(),
+});
+
+const listenerSection = section({
+  host: z.string({ error: HOST_TEXT }).regex(/^\S+$/, { error: HOST_TEXT }).default("0.0.0.0"),
+  port: z.int({ error: PORT_TEXT }).min(0, { error: PORT_TEXT }).max(65535, { error: PORT_TEXT })
+    .default(8080),
+  tls: tlsSection.optional(),
+});
+
+/** One listener or a list of them; a single one is checked as the list of it. */
+const listenersSchema = z.preprocess(
+  (value) => value === null || value === undefined ? [{}] : Array.isArray(value) ? value : [value],
+  z.array(listenerSection, { error: "a listener { host, port, tls } or a list of them" }).min(1, {
+    error: "at least one listener",
+  }),
+);
 
 const cidr = z.string({ error: CIDR_TEXT }).refine((text) => parseCidr(text) !== undefined, {
   error: CIDR_TEXT,
@@ -215,7 +247,7 @@ const poolSection = section({
 });
 
 const configSchema = section({
-  listen: listenSection("0.0.0.0", 8080),
+  listen: listenersSchema,
   workers: z.union([
     z.literal("auto"),
     z.int({ error: WORKERS_TEXT }).min(1, { error: WORKERS_TEXT })
@@ -275,17 +307,22 @@ const configSchema = section({
     token: config.admin?.token ?? null,
     explain_from: config.admin?.explain_from ?? LOOPBACK_CIDRS,
   };
-  const clash = listenClash(config.listen, admin.listen);
-  if (clash !== undefined) {
-    ctx.addIssue({ code: "custom", message: clash, path: ["admin", "listen", "port"] });
+  const listeners = config.listen.map((listener, index) => resolveListener(ctx, listener, index));
+  for (const listener of listeners) {
+    const clash = listenClash(listener, admin.listen);
+    if (clash !== undefined) {
+      ctx.addIssue({ code: "custom", message: clash, path: ["admin", "listen", "port"] });
+    }
   }
   const { pools, routes, hash, ewma, ...rest } = config;
   const resolved: Config = {
     ...rest,
+    listen: { host: listeners[0].host, port: listeners[0].port },
     workers: config.workers === "auto" ? navigator.hardwareConcurrency : config.workers,
     backends: resolveBackends(config.backends ?? [], config.transport, config.slow_start),
     admin,
   };
+  if (listeners.length > 1 || listeners[0].tls !== undefined) resolved.listeners = listeners;
   if (hash !== undefined) resolved.hash = hash;
   if (ewma !== undefined) resolved.ewma = ewma;
   if (pools !== undefined) {
@@ -297,6 +334,32 @@ const configSchema = section({
   if (routing !== undefined) resolved.routes = routing;
   return resolved;
 });
+
+/** A listener with its `tls` as one certificate pair, or a problem on `ctx`. */
+function resolveListener(
+  ctx: z.core.$RefinementCtx,
+  listener: z.output<typeof listenerSection>,
+  index: number,
+): ListenerConfig {
+  const { host, port, tls } = listener;
+  if (tls === undefined) return { host, port };
+  const at = ["listen", index, "tls"];
+  const report = (detail: string) =>
+    ctx.addIssue({ code: "custom", message: detail, path: at, params: { detail } });
+  const given = (tls.cert !== undefined || tls.key !== undefined) ? 1 : 0;
+  if (tls.certificates !== undefined && given) {
+    report("give cert and key, or certificates, not both");
+  } else if (tls.certificates !== undefined && tls.certificates.length > 1) {
+    report(
+      "several certificates would be chosen by SNI, which Deno's server cannot do: give one " +
+        "certificate per listener (a certificate with several names covers several hosts)",
+    );
+  } else if (tls.certificates === undefined && (tls.cert === undefined || tls.key === undefined)) {
+    report("tls needs both cert and key");
+  }
+  const pair = tls.certificates?.[0] ?? { cert: tls.cert ?? "", key: tls.key ?? "" };
+  return { host, port, tls: pair };
+}
 
 type BackendInput = NonNullable<z.output<typeof backendList>>[number];
 

@@ -202,7 +202,14 @@ export interface LoggingConfig {
  * ```
  */
 export interface Config {
+  /** The (first) listener's address; `--port` changes its port. */
   listen: ListenConfig;
+  /**
+   * Every listener, when the file lists several or gives one `tls`; absent
+   * for a single plain listener, which is `listen`. {@linkcode listenersOf}
+   * gives the list either way.
+   */
+  listeners?: ListenerConfig[];
   /** Isolates serving the proxy's port; `auto` in the file is resolved to the CPU count. */
   workers: number;
   strategy: StrategyName;
@@ -271,6 +278,49 @@ export interface DiscoveryConfig {
   interval: number;
   /** `host:port` of the name server to ask; absent: the system resolver. */
   nameserver?: { ipAddr: string; port: number };
+}
+
+/**
+ * One address the proxy listens on, with TLS when `tls` is given.
+ *
+ * @example
+ * ```ts
+ * const https: ListenerConfig = {
+ *   host: "0.0.0.0", port: 443, tls: { cert: "/etc/lb/site.pem", key: "/etc/lb/site.key" },
+ * };
+ * ```
+ */
+export interface ListenerConfig extends ListenConfig {
+  tls?: TlsConfig;
+}
+
+/**
+ * A listener's certificate: PEM files, read at start and when they change.
+ *
+ * @example
+ * ```ts
+ * const tls: TlsConfig = { cert: "/etc/lb/site.pem", key: "/etc/lb/site.key" };
+ * ```
+ */
+export interface TlsConfig {
+  /** The certificate chain, leaf first. */
+  cert: string;
+  key: string;
+}
+
+/**
+ * Every listener of `config`, the first one at `config.listen` (whose port
+ * `--port` may have changed).
+ *
+ * @example
+ * ```ts
+ * listenersOf(parseConfig("backends: [{ url: http://127.0.0.1:9001 }]", "c.yaml"));
+ * // [{ host: "0.0.0.0", port: 8080 }]
+ * ```
+ */
+export function listenersOf(config: Config): ListenerConfig[] {
+  const [first, ...others] = config.listeners ?? [config.listen];
+  return [{ ...first, ...config.listen }, ...others];
 }
 
 /** The name of the pool that the top-level `backends` make, and routes-less configs use. */
@@ -453,4 +503,26 @@ export function poolConfigs(config: Config): PoolConfig[] {
  */
 export function routeConfigs(config: Config): RouteConfig[] {
   return config.routes ?? [{ name: DEFAULT_POOL, match: {}, pool: DEFAULT_POOL }];
+}
+
+/**
+ * A pool's configured backends, and where it discovers more.
+ *
+ * @example
+ * ```ts
+ * describeBackends(poolConfigs(config)[0]); // "2 backends http://127.0.0.1:9001 http://127.0.0.1:9002"
+ * ```
+ */
+export function describeBackends(pool: PoolConfig): string {
+  const parts = [];
+  if (pool.backends.length > 0 || pool.discovery === undefined) {
+    const urls = pool.backends.map((backend) => ` ${backend.url}`).join("");
+    parts.push(
+      `${`${pool.backends.length} backend${pool.backends.length === 1 ? "" : "s"}`}${urls}`,
+    );
+  }
+  if (pool.discovery !== undefined) {
+    parts.push(`discovery ${pool.discovery.type} ${pool.discovery.dns}`);
+  }
+  return parts.join(", ");
 }

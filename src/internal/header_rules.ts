@@ -51,6 +51,11 @@ export interface ClientInfo {
   proto: "http" | "https";
   /** The request's id, sent as `X-Request-Id`. */
   requestId: string;
+  /**
+   * The authority the client asked for: the Host of an HTTP/2 request,
+   * which carries `:authority` instead of a Host header.
+   */
+  authority: string;
 }
 
 /**
@@ -63,7 +68,9 @@ export interface ClientInfo {
  *
  * @example
  * ```ts
- * const client = { address: "127.0.0.1", proto: "http", requestId: "9f86d081-1" } as const;
+ * const client = {
+ *   address: "127.0.0.1", proto: "http", requestId: "9f86d081-1", authority: "app.test",
+ * } as const;
  * const headers = new Headers(upstreamHeaders(request.headers, client));
  * headers.get("x-forwarded-for"); // "127.0.0.1", or appended to the client's own
  * ```
@@ -92,6 +99,10 @@ export function upstreamHeaders(
       if (host !== undefined) continue;
     }
     headers.push(field);
+  }
+  if (clientHost === "") {
+    clientHost = client.authority;
+    if (host === undefined) headers.push(["host", clientHost]);
   }
   if (host !== undefined) headers.push(["host", host]);
   const forwarded = withoutHopByHop(headers);

@@ -15,7 +15,7 @@ import {
   poolConfigs,
   type RouteConfig,
   routeConfigs,
-} from "../config/config.ts";
+} from "../config/types.ts";
 import type { LastCheck } from "../health_check.ts";
 import {
   type HistoryPoint,

@@ -18,6 +18,8 @@
  */
 export interface RequestTarget {
   scheme: "http" | "https";
+  /** Host and port as the URL has them (Host in HTTP/1.1, `:authority` in HTTP/2). */
+  authority: string;
   /** Lowercase, without the port; IPv6 addresses keep their brackets. */
   host: string;
   /** The port the URL names, or null when it names none. */
@@ -55,6 +57,7 @@ export function parseTarget(url: string): RequestTarget {
   const rawPath = pathStart === -1 ? "/" : url.slice(pathStart, pathEnd);
   return {
     scheme,
+    authority,
     host,
     port,
     path: normalizePath(rawPath),

@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { Config, ListenConfig } from "../config/config.ts";
+import type { ListenConfig } from "../config/listen_address.ts";
+import type { Config, ListenerConfig } from "../config/types.ts";
 import type { SharedPoolsState } from "../pools/pool_set.ts";
 import type { TelemetrySnapshot } from "../observability/telemetry.ts";
 import { withDeadline } from "../internal/with_deadline.ts";
@@ -55,6 +56,8 @@ export class WorkerPool {
   readonly ready: Promise<void>;
   readonly #running: Running[] = [];
   readonly #listen: ListenConfig;
+  /** The listeners with the ports the primary got, which a reload cannot change. */
+  readonly #listeners: ListenerConfig[] | undefined;
   readonly #log: (line: string) => void;
   readonly #snapshots = new Map<number, (snapshot: TelemetrySnapshot) => void>();
   #config: Config;
@@ -63,8 +66,8 @@ export class WorkerPool {
   #stopping = false;
 
   /**
-   * Starts `count` workers on `config`, whose `listen` must name the port
-   * the primary got. `entry` is the workers' module.
+   * Starts `count` workers on `config`, whose `listen` (and `listeners`)
+   * must name the ports the primary got. `entry` is the workers' module.
    */
   constructor(
     count: number,
@@ -75,6 +78,7 @@ export class WorkerPool {
   ) {
     this.#config = config;
     this.#listen = config.listen;
+    this.#listeners = config.listeners;
     this.#shared = shared;
     this.#log = log;
     for (let i = 0; i < count; i++) this.#running.push(this.#spawn(i));
@@ -85,6 +89,7 @@ export class WorkerPool {
   /** Puts a reloaded config in force in every worker, over the primary's current `shared` state. */
   configure(config: Config, shared: SharedPoolsState): void {
     this.#config = { ...config, listen: this.#listen };
+    if (this.#listeners !== undefined) this.#config.listeners = this.#listeners;
     this.#shared = shared;
     for (const { worker } of this.#running) {
       worker.postMessage({ type: "configure", config: this.#config, shared } as WorkerCommand);

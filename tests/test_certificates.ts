@@ -1,0 +1,108 @@
+/**
+ * Throwaway certificates for the TLS tests, made with `openssl` in a temp
+ * dir: a CA, server certificates for localhost and 127.0.0.1 signed by it,
+ * an expired one, and a key that belongs to none of them.
+ *
+ * @module
+ */
+
+/** The files of one test PKI; `dir` is removed when disposed. */
+export interface TestCertificates extends AsyncDisposable {
+  readonly dir: string;
+  /** The CA's certificate, PEM text, for clients to trust. */
+  readonly ca: string;
+  readonly caPath: string;
+  /** Makes a server certificate for localhost and 127.0.0.1 signed by the CA; returns its files. */
+  server(name: string, options?: { days?: number; expired?: boolean }): Promise<CertificateFiles>;
+  /** A private key of no certificate here. */
+  strayKey(): Promise<string>;
+}
+
+/** A certificate and its key, as files. */
+export interface CertificateFiles {
+  cert: string;
+  key: string;
+}
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command("openssl", {
+    args,
+    cwd,
+    stdout: "null",
+    stderr: "piped",
+  })
+    .output();
+  if (code !== 0) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(stderr)}`);
+}
+
+/** A new CA in a new temp dir. */
+export async function makeTestCertificates(): Promise<TestCertificates> {
+  const dir = await Deno.makeTempDir({ prefix: "lb_tls_" });
+  await openssl([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=deno-lb test CA",
+  ], dir);
+  let serial = 1;
+  return {
+    dir,
+    ca: await Deno.readTextFile(`${dir}/ca.pem`),
+    caPath: `${dir}/ca.pem`,
+    async server(name, options = {}) {
+      await openssl([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.csr`,
+        "-subj",
+        "/CN=localhost",
+      ], dir);
+      await Deno.writeTextFile(
+        `${dir}/${name}.ext`,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+      );
+      // A negative validity makes a certificate whose end lies before its start: expired.
+      const days = options.expired ? -1 : options.days ?? 1;
+      await openssl([
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        String(serial++),
+        "-extfile",
+        `${name}.ext`,
+        "-out",
+        `${name}.pem`,
+        "-days",
+        String(days),
+      ], dir);
+      return { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` };
+    },
+    async strayKey() {
+      await openssl(["genpkey", "-algorithm", "RSA", "-out", "stray.key"], dir);
+      return `${dir}/stray.key`;
+    },
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
