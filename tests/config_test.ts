@@ -70,6 +70,7 @@ Deno.test("defaults fill every optional section and key", () => {
       queue: 1000,
       idle: 60_000,
       pool_idle: 4000,
+      tunnel: 3_600_000,
     },
     admin: { listen: null, token: null, explain_from: ["127.0.0.0/8", "::1/128"] },
     logging: { access: "json" },
@@ -184,6 +185,7 @@ logging:
       queue: 250,
       idle: 5000,
       pool_idle: 1000,
+      tunnel: 3_600_000,
     },
     admin: {
       listen: { host: "::1", port: 9191 },
@@ -275,7 +277,7 @@ Deno.test("unknown nested key points at the key", () => {
     "config.yaml:3 backends.0.wieght: unknown key (expected one of url, weight, transport, slow_start)",
   ]);
   assert.deepEqual(problems(`${BACKEND}timeouts: { connect: 1s, respone: 2s }\n`), [
-    "config.yaml:3 timeouts.respone: unknown key (expected one of connect, response, drain, queue, idle, pool_idle)",
+    "config.yaml:3 timeouts.respone: unknown key (expected one of connect, response, drain, queue, idle, pool_idle, tunnel)",
   ]);
 });
 

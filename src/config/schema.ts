@@ -291,6 +291,7 @@ const configSchema = section({
     queue: duration(1000),
     idle: duration(60_000),
     pool_idle: duration(4000),
+    tunnel: duration(3_600_000),
   })),
   admin: adminSection,
   logging: optionalSection(section({

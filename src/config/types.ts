@@ -103,6 +103,7 @@ export interface HealthCheckConfig {
  *   queue: 1000,
  *   idle: 60000,
  *   pool_idle: 4000,
+ *   tunnel: 3_600_000,
  * };
  * ```
  */
@@ -118,6 +119,8 @@ export interface TimeoutsConfig {
   idle: number;
   /** Pooled upstream connections idle longer than this are closed. */
   pool_idle: number;
+  /** A WebSocket with no message either way for this long is closed (1001). */
+  tunnel: number;
 }
 
 /**
