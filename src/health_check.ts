@@ -5,13 +5,19 @@
  * @module
  */
 
-import type { HealthCheckConfig } from "./config/config.ts";
+import type { BackendTlsConfig, HealthCheckConfig } from "./config/config.ts";
+import { ConnectionPool, tlsFailureIn } from "./internal/connection_pool.ts";
+import { httpClientTls } from "./internal/fetch_transport.ts";
 import type { Backend } from "./types.ts";
 
 /** The `health_check` section of the config, durations in milliseconds. */
 export type HealthCheckOptions = HealthCheckConfig;
 
 const PASSED = "health check passed";
+/** Room for the status line of a probe's answer. */
+const STATUS_LINE_SIZE = 1024;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * The outcome of the latest probe of a backend.
@@ -44,9 +50,14 @@ export interface LastCheck {
  * `passive.max_ejection_percent` of the backends (at least one of two or
  * more) are ejected at once.
  *
+ * Probes of `https://` backends use the pool's `tls`. Fetch checks
+ * certificates against the URL's host, so with `tls.server_name` they go over
+ * a connection of their own, as the http1 transport's do.
+ *
  * @example
  * ```ts
- * const health = new HealthChecker(balancer.backends, config.health_check);
+ * const pool = config.pools!.web;
+ * const health = new HealthChecker(balancer.backends, pool.health_check, console.error, pool.tls);
  * health.start();
  * // ...
  * await health.stop();
@@ -54,7 +65,8 @@ export interface LastCheck {
  */
 export class HealthChecker {
   readonly #lastChecks = new WeakMap<Backend, LastCheck>();
-  readonly #client = Deno.createHttpClient({});
+  #tls: BackendTlsConfig;
+  #client: Deno.HttpClient;
   readonly #stopping = new AbortController();
   /** The timers that log the end of each ejection. */
   readonly #returns = new Set<ReturnType<typeof setTimeout>>();
@@ -65,7 +77,11 @@ export class HealthChecker {
     public backends: readonly Backend[],
     public options: HealthCheckOptions,
     readonly log: (line: string) => void = console.error,
-  ) {}
+    tls: BackendTlsConfig = {},
+  ) {
+    this.#tls = tls;
+    this.#client = Deno.createHttpClient(httpClientTls(tls));
+  }
 
   /**
    * Checks `backends` with `options` from the next probe round on; a backend
@@ -79,6 +95,21 @@ export class HealthChecker {
   configure(backends: readonly Backend[], options: HealthCheckOptions): void {
     this.backends = backends;
     this.options = options;
+  }
+
+  /**
+   * Probes with `tls` from the next probe round on.
+   *
+   * @example
+   * ```ts
+   * health.useTls({ ca: Deno.readTextFileSync("/etc/lb/internal-ca.pem") });
+   * ```
+   */
+  useTls(tls: BackendTlsConfig): void {
+    const replaced = this.#client;
+    this.#tls = tls;
+    this.#client = Deno.createHttpClient(httpClientTls(tls));
+    void Promise.resolve(this.#round).then(() => replaced.close());
   }
 
   /**
@@ -106,8 +137,11 @@ export class HealthChecker {
 
   /** Probes every backend once, concurrently. */
   async probeAll(): Promise<void> {
+    const own = this.#tls.server_name === undefined
+      ? undefined
+      : new ConnectionPool({ connectTimeoutMs: this.options.timeout, tls: this.#tls });
     await Promise.all(this.backends.map(async (backend) => {
-      const failure = await this.#probe(backend);
+      const failure = await this.#probe(backend, own);
       if (this.#stopping.signal.aborted) return;
       const at = new Date().toISOString();
       this.#lastChecks.set(backend, { ok: failure === undefined, at, detail: failure ?? PASSED });
@@ -221,20 +255,20 @@ export class HealthChecker {
     this.log(`backend ${backend.url.origin} down: ${reason}`);
   }
 
-  /** Resolves to undefined on success, or the reason of the failure. */
-  async #probe(backend: Backend): Promise<string | undefined> {
+  /**
+   * Resolves to undefined on success, or the reason of the failure. An
+   * `https://` backend is probed over a connection of `own` when given.
+   */
+  async #probe(backend: Backend, own: ConnectionPool | undefined): Promise<string | undefined> {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.options.timeout);
     const signal = AbortSignal.any([timeout.signal, this.#stopping.signal]);
     try {
-      const response = await fetch(new URL(this.options.path, backend.url), {
-        client: this.#client,
-        redirect: "manual",
-        signal,
-      });
-      await response.body?.cancel();
-      if (response.status >= 200 && response.status < 400) return undefined;
-      return `health check got status ${response.status}`;
+      const status = own !== undefined && backend.url.protocol === "https:"
+        ? await probeStatus(own, backend.url, this.options.path, signal)
+        : await this.#fetchStatus(backend.url, signal);
+      if (status >= 200 && status < 400) return undefined;
+      return `health check got status ${status}`;
     } catch (error) {
       if (timeout.signal.aborted) return `health check timed out after ${this.options.timeout} ms`;
       return `health check failed: ${describeError(error)}`;
@@ -242,11 +276,55 @@ export class HealthChecker {
       clearTimeout(timer);
     }
   }
+
+  async #fetchStatus(url: URL, signal: AbortSignal): Promise<number> {
+    const response = await fetch(new URL(this.options.path, url), {
+      client: this.#client,
+      redirect: "manual",
+      signal,
+    });
+    await response.body?.cancel();
+    return response.status;
+  }
+}
+
+/** The status of a `GET path` over a fresh connection of `pool`, closed when `signal` aborts. */
+async function probeStatus(
+  pool: ConnectionPool,
+  url: URL,
+  path: string,
+  signal: AbortSignal,
+): Promise<number> {
+  const connection = await pool.connect(url);
+  const close = () => connection.close();
+  signal.addEventListener("abort", close);
+  try {
+    signal.throwIfAborted();
+    const { conn } = connection;
+    await conn.write(
+      encoder.encode(`GET ${path} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: close\r\n\r\n`),
+    );
+    const line = new Uint8Array(STATUS_LINE_SIZE);
+    let length = 0;
+    while (length < line.length && !line.subarray(0, length).includes(10)) {
+      const count = await conn.read(line.subarray(length));
+      if (count === null) break;
+      length += count;
+    }
+    const status = /^HTTP\/1\.[01] (\d{3})\b/.exec(decoder.decode(line.subarray(0, length)));
+    if (status === null) throw new Error("the answer holds no HTTP/1.1 status line");
+    return Number(status[1]);
+  } finally {
+    signal.removeEventListener("abort", close);
+    connection.close();
+  }
 }
 
 /** A one-line description of a fetch error, e.g. `connection refused`. */
 function describeError(error: unknown): string {
   const message = error instanceof Error ? `${error.message} ${error.cause ?? ""}` : String(error);
+  const tls = tlsFailureIn(message);
+  if (tls !== undefined) return `tls: ${tls}`;
   if (/refused/i.test(message)) return "connection refused";
   if (/reset/i.test(message)) return "connection reset";
   return message.split("\n")[0].trim();

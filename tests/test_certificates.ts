@@ -106,3 +106,54 @@ export async function makeTestCertificates(): Promise<TestCertificates> {
     },
   };
 }
+
+/**
+ * Makes a client certificate (CN `name`, for client authentication) signed by
+ * the CA of `certs`; returns its files.
+ *
+ * @example
+ * ```ts
+ * await using certs = await makeTestCertificates();
+ * const client = await makeClientCertificate(certs, "client");
+ * const tls = `tls: { ca: ${certs.caPath}, cert: ${client.cert}, key: ${client.key} }`;
+ * ```
+ */
+export async function makeClientCertificate(
+  certs: TestCertificates,
+  name: string,
+): Promise<CertificateFiles> {
+  const dir = certs.dir;
+  await openssl([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+    "-subj",
+    `/CN=${name}`,
+  ], dir);
+  await Deno.writeTextFile(`${dir}/${name}.ext`, "extendedKeyUsage=clientAuth\n");
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    // Clear of the server certificates' serials, which count from 1.
+    "-set_serial",
+    String(1000 + Math.floor(Math.random() * 1_000_000)),
+    "-extfile",
+    `${name}.ext`,
+    "-out",
+    `${name}.pem`,
+    "-days",
+    "1",
+  ], dir);
+  return { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` };
+}

@@ -17,7 +17,7 @@ import {
   unresolvedAliasOffset,
 } from "./problems.ts";
 import { configSchema } from "./schema.ts";
-import { readCertificatePair } from "./tls_files.ts";
+import { readBackendTls, readCertificatePair } from "./tls_files.ts";
 import {
   type Config,
   describeBackends,
@@ -121,8 +121,9 @@ export function parseConfig(text: string, fileName: string): Config {
 }
 
 /**
- * Checks each TLS listener's files (relative paths are taken from the config
- * file's folder, and made absolute in `config`), as problems of its keys.
+ * Checks each TLS listener's certificate files and each pool's `tls` files
+ * (relative paths are taken from the config file's folder, and made absolute
+ * in `config`), as problems of their keys.
  */
 function certificateProblems(
   config: Config,
@@ -133,24 +134,28 @@ function certificateProblems(
   const folder = fileName.includes("/") ? fileName.slice(0, fileName.lastIndexOf("/") + 1) : "";
   const base = folder.startsWith("/") ? folder : `${Deno.cwd()}/${folder}`;
   const absolute = (path: string) => path.startsWith("/") ? path : `${base}${path}`;
-  return (config.listeners ?? []).flatMap((listener, index) => {
-    if (listener.tls === undefined) return [];
-    listener.tls = { cert: absolute(listener.tls.cert), key: absolute(listener.tls.key) };
-    const pair = readCertificatePair(listener.tls);
-    if (!("problem" in pair)) return [];
-    const detail = pair.problem;
-    return issueProblems(
-      {
-        code: "custom",
-        message: detail,
-        path: ["listen", index, "tls", pair.file],
-        params: { detail },
-        input: undefined,
-      },
+  const problemAt = (path: PropertyKey[], detail: string) =>
+    issueProblems(
+      { code: "custom", message: detail, path, params: { detail }, input: undefined },
       doc,
       data,
     );
+  const listeners = (config.listeners ?? []).flatMap((listener, index) => {
+    if (listener.tls === undefined) return [];
+    listener.tls = { cert: absolute(listener.tls.cert), key: absolute(listener.tls.key) };
+    const pair = readCertificatePair(listener.tls);
+    return "problem" in pair ? problemAt(["listen", index, "tls", pair.file], pair.problem) : [];
   });
+  const pools = Object.values(config.pools ?? {}).flatMap((pool) => {
+    if (pool.tls === undefined) return [];
+    const files = pool.tls;
+    for (const key of ["ca", "cert", "key"] as const) {
+      if (files[key] !== undefined) files[key] = absolute(files[key]);
+    }
+    const tls = readBackendTls(files);
+    return "problem" in tls ? problemAt(["pools", pool.name, "tls", tls.file], tls.problem) : [];
+  });
+  return [...listeners, ...pools];
 }
 
 /**

@@ -27,6 +27,7 @@ import {
 } from "./schema_parts.ts";
 import {
   type AdminConfig,
+  type BackendTlsFiles,
   type Config,
   DEFAULT_EWMA,
   DEFAULT_HASH,
@@ -233,6 +234,18 @@ const discoverySection = section({
   }).optional(),
 });
 
+const SERVER_NAME_TEXT = 'a DNS name like "web.internal"';
+
+/** A pool's TLS to its https:// backends; `resolveBackendTls` reads the files. */
+const poolTlsSection = section({
+  ca: pemPath.optional(),
+  server_name: z.string({ error: SERVER_NAME_TEXT }).regex(DNS_NAME_PATTERN, {
+    error: SERVER_NAME_TEXT,
+  }).optional(),
+  cert: pemPath.optional(),
+  key: pemPath.optional(),
+});
+
 const poolSection = section({
   strategy: choice(STRATEGIES).optional(),
   transport: choice(TRANSPORTS).optional(),
@@ -244,6 +257,7 @@ const poolSection = section({
   hash: poolHashSection.optional(),
   ewma: poolEwmaSection.optional(),
   discovery: discoverySection.optional(),
+  tls: poolTlsSection.optional(),
 });
 
 const configSchema = section({
@@ -378,9 +392,10 @@ function resolveBackends(
 }
 
 /**
- * A pool with every key it left out taken from the top level; reports on
- * `ctx` what needs two of its keys (backends or discovery, a port for A and
- * AAAA answers, an interval of at least a second).
+ * A pool with every key it left out taken from the top level and the files
+ * of its `tls` read; reports on `ctx` what needs two of its keys (backends
+ * or discovery, a port for A and AAAA answers, an interval of at least a
+ * second) and the problems of its `tls`.
  */
 function resolvePool(
   ctx: z.core.$RefinementCtx,
@@ -405,6 +420,9 @@ function resolvePool(
   }
   const transport = pool.transport ?? top.transport;
   const slowStart = pool.slow_start ?? top.slow_start;
+  const backends = resolveBackends(pool.backends ?? [], transport, slowStart);
+  const usesFetch = backends.some((backend) => backend.transport === "fetch") ||
+    (discovery !== undefined && transport === "fetch");
   const own = pool.health_check ?? {};
   const health: HealthCheckConfig = {
     ...top.health_check,
@@ -416,13 +434,52 @@ function resolvePool(
     strategy: pool.strategy ?? top.strategy,
     transport,
     slow_start: slowStart,
-    backends: resolveBackends(pool.backends ?? [], transport, slowStart),
+    backends,
     health_check: health,
     sticky: { cookie: pool.sticky?.cookie ?? top.sticky.cookie },
     hash: { ...DEFAULT_HASH, ...top.hash, ...pool.hash },
     ewma: { ...DEFAULT_EWMA, ...top.ewma, ...pool.ewma },
     ...(discovery === undefined ? {} : { discovery }),
+    ...(pool.tls === undefined
+      ? {}
+      : { tls: resolveBackendTls(ctx, at("tls"), pool.tls, usesFetch) }),
   };
+}
+
+/**
+ * A pool's `tls` as given (its files are checked with the listeners'
+ * certificates, once the whole file is valid); reports on `ctx` `cert`
+ * without `key` and a `server_name` that could not be honoured: beside a
+ * client certificate, or when some backend uses the fetch transport.
+ */
+function resolveBackendTls(
+  ctx: z.core.$RefinementCtx,
+  at: string[],
+  tls: z.output<typeof poolTlsSection>,
+  usesFetch: boolean,
+): BackendTlsFiles {
+  const report = (detail: string, key: string) =>
+    ctx.addIssue({ code: "custom", message: detail, path: [...at, key], params: { detail } });
+  if (tls.server_name !== undefined) {
+    if (tls.cert !== undefined) {
+      report(
+        "a client certificate cannot go with server_name: Deno sends one only on connections " +
+          "that check the name they dial, so give the backends' URLs by that name instead",
+        "server_name",
+      );
+    }
+    if (usesFetch) {
+      report(
+        "server_name works with the http1 transport only: fetch checks the certificate " +
+          "against the URL's host",
+        "server_name",
+      );
+    }
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    report("a client certificate needs both cert and key", tls.cert === undefined ? "key" : "cert");
+  }
+  return tls;
 }
 
 const ANY_ADDRESS = ["0.0.0.0", "::", "[::]"];

@@ -1,12 +1,14 @@
 /**
- * A listener's certificate files, checked when the config is read: readable,
- * PEM, the key the certificate's, the certificate not expired. The same
- * check guards a rotation: a bad new pair is refused and the old one stays.
+ * Certificate files, checked when the config is read: a listener's pair
+ * (readable, PEM, the key the certificate's, the certificate not expired;
+ * the same check guards a rotation, which refuses a bad new pair) and a
+ * pool's CA and client certificate for its `https://` backends.
  *
  * @module
  */
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { BackendTlsConfig, BackendTlsFiles } from "./types.ts";
 
 /**
  * A certificate pair read from its files, or why it cannot be used.
@@ -50,6 +52,55 @@ export function readCertificatePair(paths: { cert: string; key: string }): Certi
     return { problem: `${paths.cert} expired on ${notAfter.toISOString()}`, file: "cert" };
   }
   return { cert, key, notAfter };
+}
+
+/**
+ * The PEM text of a CA certificate file, or why it cannot be used, naming the file.
+ *
+ * @example
+ * ```ts
+ * const ca = readCaCertificate("/etc/lb/internal-ca.pem");
+ * if ("problem" in ca) console.error(ca.problem);
+ * ```
+ */
+export function readCaCertificate(path: string): { pem: string } | { problem: string } {
+  const pem = readFile(path);
+  if (typeof pem !== "string") return pem;
+  try {
+    new X509Certificate(pem);
+  } catch {
+    return { problem: `${path} holds no PEM certificate` };
+  }
+  return { pem };
+}
+
+/**
+ * A pool's TLS files read for its clients, or the first problem with them
+ * and the key that names the file.
+ *
+ * @example
+ * ```ts
+ * const tls = readBackendTls({ ca: "/etc/lb/internal-ca.pem" });
+ * if (!("problem" in tls)) createTransports(config.timeouts, tls);
+ * ```
+ */
+export function readBackendTls(
+  files: BackendTlsFiles,
+): BackendTlsConfig | { problem: string; file: "ca" | "cert" | "key" } {
+  const tls: BackendTlsConfig = {};
+  if (files.server_name !== undefined) tls.server_name = files.server_name;
+  if (files.ca !== undefined) {
+    const ca = readCaCertificate(files.ca);
+    if ("problem" in ca) return { problem: ca.problem, file: "ca" };
+    tls.ca = ca.pem;
+  }
+  if (files.cert !== undefined && files.key !== undefined) {
+    const pair = readCertificatePair({ cert: files.cert, key: files.key });
+    if ("problem" in pair) return pair;
+    tls.cert = pair.cert;
+    tls.key = pair.key;
+  }
+  return tls;
 }
 
 function readFile(path: string): string | { problem: string } {

@@ -356,6 +356,51 @@ export interface PoolConfig {
   hash: HashOptions;
   ewma: EwmaConfig;
   discovery?: DiscoveryConfig;
+  /**
+   * How `https://` backends are verified and whom they see: file paths, made
+   * absolute; absent when the file gives no `tls`.
+   */
+  tls?: BackendTlsFiles;
+}
+
+/**
+ * A pool's `tls` as the file gives it: `ca`, `cert` and `key` are paths,
+ * checked when the config is loaded and read where the pool builds its
+ * clients, so that `/status` shows where they are, never a key.
+ *
+ * @example
+ * ```ts
+ * const files: BackendTlsFiles = { ca: "/etc/lb/internal-ca.pem", server_name: "web.internal" };
+ * ```
+ */
+export interface BackendTlsFiles {
+  ca?: string;
+  server_name?: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * A pool's TLS to its `https://` backends as its clients use it: `ca`,
+ * `cert` and `key` hold the PEM text of the files.
+ *
+ * @example
+ * ```ts
+ * const tls: BackendTlsConfig = {
+ *   ca: Deno.readTextFileSync("/etc/lb/internal-ca.pem"),
+ *   server_name: "web.internal",
+ * };
+ * ```
+ */
+export interface BackendTlsConfig {
+  /** Certificates trusted besides the system roots. */
+  ca?: string;
+  /** The name sent in SNI and that the backend's certificate must carry; default the URL's host. */
+  server_name?: string;
+  /** The client certificate chain, for mutual TLS; given with `key`. */
+  cert?: string;
+  /** The client certificate's private key. */
+  key?: string;
 }
 
 /**

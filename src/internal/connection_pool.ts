@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { BackendTlsConfig } from "../config/types.ts";
 import { type ConnectionStats, UpstreamError } from "../types.ts";
 
 /**
@@ -24,7 +25,11 @@ export type Dialer = (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
  *
  * @example
  * ```ts
- * const options: ConnectionPoolOptions = { connectTimeoutMs: 2000, maxIdlePerOrigin: 16 };
+ * const options: ConnectionPoolOptions = {
+ *   connectTimeoutMs: 2000,
+ *   maxIdlePerOrigin: 16,
+ *   tls: { ca: Deno.readTextFileSync("/etc/lb/internal-ca.pem"), server_name: "web.internal" },
+ * };
  * ```
  */
 export interface ConnectionPoolOptions {
@@ -34,8 +39,10 @@ export interface ConnectionPoolOptions {
   maxIdlePerOrigin?: number;
   /** Idle connections older than this are closed. Default: kept until used or closed. */
   idleTimeoutMs?: number;
-  /** Replaces `Deno.connect`, for tests. */
+  /** Replaces `Deno.connect`, for tests; connections with a client certificate do without. */
   dial?: Dialer;
+  /** How `https://` origins are verified, and the client certificate they get. */
+  tls?: BackendTlsConfig;
 }
 
 /** Bytes the pending read of an idle connection can take. */
@@ -204,6 +211,8 @@ export class ConnectionPool {
   readonly #connectTimeoutMs: number;
   readonly #maxIdle: number;
   readonly #dial: Dialer;
+  readonly #tls: BackendTlsConfig;
+  readonly #caCerts: string[] | undefined;
   readonly #byUrl = new WeakMap<URL, Origin>();
   readonly #byKey = new Map<string, Origin>();
   readonly #idleTimeoutMs: number;
@@ -216,6 +225,8 @@ export class ConnectionPool {
     this.#maxIdle = options.maxIdlePerOrigin ?? 64;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? Infinity;
     this.#dial = options.dial ?? Deno.connect;
+    this.#tls = options.tls ?? {};
+    this.#caCerts = this.#tls.ca === undefined ? undefined : [this.#tls.ca];
   }
 
   /** Leases the most recently used idle connection to `url`'s origin, if any. */
@@ -231,7 +242,8 @@ export class ConnectionPool {
   /**
    * Opens a fresh connection to `url`'s origin, leased to the caller. Rejects
    * with `connect_timeout` when it takes longer than the connect timeout (a
-   * connection completing later is closed) and `connect_refused` otherwise.
+   * connection completing later is closed) and `connect_refused` otherwise,
+   * its message starting `tls:` when the TLS handshake failed.
    */
   async connect(url: URL): Promise<PooledConnection> {
     const origin = this.#origin(url);
@@ -246,22 +258,49 @@ export class ConnectionPool {
     });
     let pending: Promise<Deno.Conn> | undefined;
     let conn: Deno.Conn | undefined;
+    let handshaking = false;
+    const { cert, key, server_name } = this.#tls;
     try {
-      const dialing = this.#dial({
-        hostname: origin.hostname,
-        port: origin.port,
-        signal: abort.signal,
-      });
-      pending = dialing;
-      const tcp = await Promise.race([dialing, deadline]);
-      conn = tcp;
-      tcp.setNoDelay(true);
-      if (origin.tls) {
-        const starting = Deno.startTls(tcp, { hostname: origin.hostname });
-        pending = starting;
-        const tls = await Promise.race([starting, deadline]);
+      if (origin.tls && cert !== undefined && key !== undefined) {
+        // Deno.startTls cannot send a client certificate. Deno.connectTls can,
+        // but checks the certificate against the name it dials, which is why
+        // the config refuses server_name beside a client certificate. Its
+        // connection keeps Nagle's algorithm on (a TlsConn has no
+        // setNoDelay): a small body written after the head waits for the
+        // backend's delayed ACK.
+        const connecting = Deno.connectTls({
+          hostname: origin.hostname,
+          port: origin.port,
+          caCerts: this.#caCerts,
+          cert,
+          key,
+        });
+        pending = connecting;
+        const tls = await Promise.race([connecting, deadline]);
         conn = tls;
+        handshaking = true;
         await Promise.race([tls.handshake(), deadline]);
+      } else {
+        const dialing = this.#dial({
+          hostname: origin.hostname,
+          port: origin.port,
+          signal: abort.signal,
+        });
+        pending = dialing;
+        const tcp = await Promise.race([dialing, deadline]);
+        conn = tcp;
+        tcp.setNoDelay(true);
+        if (origin.tls) {
+          handshaking = true;
+          const starting = Deno.startTls(tcp, {
+            hostname: server_name ?? origin.hostname,
+            caCerts: this.#caCerts,
+          });
+          pending = starting;
+          const tls = await Promise.race([starting, deadline]);
+          conn = tls;
+          await Promise.race([tls.handshake(), deadline]);
+        }
       }
       return new PooledConnection(conn, origin);
     } catch (error) {
@@ -272,7 +311,9 @@ export class ConnectionPool {
       const reason = error instanceof Error ? error.message : String(error);
       throw new UpstreamError(
         "connect_refused",
-        `cannot connect to ${origin.key}: ${reason}`,
+        handshaking
+          ? `tls: ${tlsFailureIn(reason) ?? reason}`
+          : `cannot connect to ${origin.key}: ${reason}`,
         false,
       );
     } finally {
@@ -356,6 +397,27 @@ export class ConnectionPool {
     this.#byUrl.set(url, origin);
     return origin;
   }
+}
+
+/** How rustls's errors in Deno's messages start. */
+const TLS_FAILURE =
+  /(?:invalid peer certificate|received fatal alert|peer is incompatible|peer misbehaved)[^\n]*/;
+
+/**
+ * The TLS failure an error's text tells of, from its rustls reason on (an
+ * unknown issuer said to be untrusted), or undefined when it tells of none.
+ *
+ * @example
+ * ```ts
+ * tlsFailureIn("client error (Connect): invalid peer certificate: UnknownIssuer");
+ * // "certificate not trusted (invalid peer certificate: UnknownIssuer): is its CA in tls.ca?"
+ * tlsFailureIn("Connection refused (os error 111)"); // undefined
+ * ```
+ */
+export function tlsFailureIn(text: string): string | undefined {
+  const failure = TLS_FAILURE.exec(text)?.[0];
+  if (failure === undefined || !failure.includes("UnknownIssuer")) return failure;
+  return `certificate not trusted (${failure}): is its CA in tls.ca?`;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { BackendTlsConfig } from "../config/types.ts";
 import type { RequestContext } from "../request_context.ts";
 import {
   type Backend,
@@ -16,6 +17,7 @@ import {
   type UpstreamResponse,
 } from "../types.ts";
 import type { Transport } from "../transport.ts";
+import { tlsFailureIn } from "./connection_pool.ts";
 
 /** Encodings fetch decodes on its own when the request's Accept-Encoding allows them. */
 const DECODED_BY_FETCH = ["gzip", "br"];
@@ -24,12 +26,17 @@ const STALE_WHEN_DECODED = ["content-encoding", "content-length"];
 /** What fetch sends when the request has no Accept-Encoding. */
 const FETCH_DEFAULT_ACCEPT_ENCODING = "gzip,br";
 
-/** Timeouts the fetch transport applies, in milliseconds. */
+/** Timeouts the fetch transport applies, in milliseconds, and its TLS. */
 export interface FetchTransportOptions {
   /** Until the response head arrives; fetch has no separate connect timeout. */
   responseTimeoutMs: number;
   /** The longest silence while reading a response body. Default 60 s. */
   idleTimeoutMs?: number;
+  /**
+   * The CA and client certificate for `https://` backends. Its `server_name`
+   * is not honoured: fetch checks the certificate against the URL's host.
+   */
+  tls?: BackendTlsConfig;
 }
 
 /**
@@ -112,11 +119,29 @@ export class FetchTransport implements Transport {
   #client(backend: Backend): Deno.HttpClient {
     let client = this.#clients.get(backend.id);
     if (client === undefined) {
-      client = Deno.createHttpClient({ allowHost: true });
+      client = Deno.createHttpClient({ allowHost: true, ...httpClientTls(this.options.tls) });
       this.#clients.set(backend.id, client);
     }
     return client;
   }
+}
+
+/**
+ * The `Deno.createHttpClient` options of `tls`: its CA and client
+ * certificate. A client checks certificates against the URL's host, so
+ * `server_name` has no option here.
+ *
+ * @example
+ * ```ts
+ * const client = Deno.createHttpClient(httpClientTls({ ca: Deno.readTextFileSync("ca.pem") }));
+ * ```
+ */
+export function httpClientTls(
+  tls: BackendTlsConfig = {},
+): Deno.CreateHttpClientOptions | (Deno.CreateHttpClientOptions & Deno.TlsCertifiedKeyPem) {
+  const caCerts = tls.ca === undefined ? {} : { caCerts: [tls.ca] };
+  if (tls.cert === undefined || tls.key === undefined) return caCerts;
+  return { ...caCerts, cert: tls.cert, key: tls.key };
 }
 
 function wasDecoded(response: Headers, request: HeaderPairs): boolean {
@@ -129,6 +154,8 @@ function wasDecoded(response: Headers, request: HeaderPairs): boolean {
 
 function toUpstreamError(error: unknown): UpstreamError {
   const text = error instanceof Error ? `${error.message} ${error.cause ?? ""}` : String(error);
+  const tls = tlsFailureIn(text);
+  if (tls !== undefined) return new UpstreamError("connect_refused", `tls: ${tls}`, false);
   if (/connection refused/i.test(text)) {
     return new UpstreamError("connect_refused", "connection refused", false);
   }

@@ -100,6 +100,9 @@ export function upstreamHeaders(
     }
     headers.push(field);
   }
+  // HTTP/2 carries the authority as `:authority`, never as Host: that is how
+  // a request says it came over HTTP/2, which Via must name.
+  const version = clientHost === "" ? "2" : "1.1";
   if (clientHost === "") {
     clientHost = client.authority;
     if (host === undefined) headers.push(["host", clientHost]);
@@ -114,7 +117,7 @@ export function upstreamHeaders(
     ["x-forwarded-proto", client.proto],
   );
   if (clientHost !== "") forwarded.push(["x-forwarded-host", clientHost]);
-  forwarded.push(["via", withVia(via)], ["x-request-id", client.requestId]);
+  forwarded.push(["via", withVia(via, version)], ["x-request-id", client.requestId]);
   return forwarded;
 }
 
@@ -149,6 +152,6 @@ function withoutHopByHop(headers: HeaderPairs): HeaderPairs {
   return headers.filter(([name]) => !HOP_BY_HOP.has(name) && !named?.includes(name));
 }
 
-function withVia(via: string): string {
-  return via === "" ? `1.1 ${VIA_NAME}` : `${via}, 1.1 ${VIA_NAME}`;
+function withVia(via: string, version = "1.1"): string {
+  return via === "" ? `${version} ${VIA_NAME}` : `${via}, ${version} ${VIA_NAME}`;
 }

@@ -1,11 +1,13 @@
 /**
  * The default upstream transport: an HTTP/1.1 client over `Deno.connect`
- * (TLS through `Deno.startTls` for `https://` backends) with a keep-alive pool
- * per backend origin.
+ * (TLS through `Deno.startTls` for `https://` backends, or `Deno.connectTls`
+ * when they get a client certificate) with a keep-alive pool per backend
+ * origin.
  *
  * @module
  */
 
+import type { BackendTlsConfig } from "../config/types.ts";
 import type { RequestContext } from "../request_context.ts";
 import type { Backend, ConnectionStats, UpstreamRequest, UpstreamResponse } from "../types.ts";
 import type { Transport } from "../transport.ts";
@@ -32,6 +34,8 @@ export interface Http1TransportOptions {
   idleTimeoutMs?: number;
   /** Pooled connections idle longer than this are closed. Default: none. */
   poolIdleTimeoutMs?: number;
+  /** How `https://` backends are verified, and the client certificate they get. */
+  tls?: BackendTlsConfig;
 }
 
 /**
@@ -63,6 +67,7 @@ export class Http1Transport implements Transport {
       connectTimeoutMs: options.connectTimeoutMs,
       maxIdlePerOrigin: options.maxIdlePerBackend ?? 64,
       idleTimeoutMs: options.poolIdleTimeoutMs,
+      tls: options.tls,
     });
     this.#responseTimeouts = new DeadlineQueue(options.responseTimeoutMs, expireExchange);
     this.#idleTimeouts = new DeadlineQueue(options.idleTimeoutMs ?? 60_000, stallExchange);

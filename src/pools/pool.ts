@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { PoolConfig, TimeoutsConfig } from "../config/types.ts";
+import type { BackendTlsConfig, PoolConfig, TimeoutsConfig } from "../config/types.ts";
+import { readBackendTls } from "../config/tls_files.ts";
 import { HealthChecker } from "../health_check.ts";
 import { FetchTransport } from "../internal/fetch_transport.ts";
 import { Http1Transport } from "../internal/http1_transport.ts";
@@ -15,22 +16,28 @@ import type { Transport } from "../transport.ts";
 
 /** The transport keys of `timeouts`: a change of any of them takes new connection pools. */
 const TRANSPORT_TIMEOUTS = ["connect", "response", "idle", "pool_idle"] as const;
+/** The keys of a pool's `tls`: a change of any of them takes new connection pools too. */
+const TLS_KEYS = ["ca", "server_name", "cert", "key"] as const;
 
 /**
- * One transport of each kind, built with `timeouts`.
+ * One transport of each kind, built with `timeouts` and the pool's `tls`.
  *
  * @example
  * ```ts
- * const transports = createTransports(config.timeouts);
+ * const transports = createTransports(config.timeouts, config.pools!.web.tls);
  * transports.http1.close();
  * ```
  */
-export function createTransports(timeouts: TimeoutsConfig): Record<TransportName, Transport> {
+export function createTransports(
+  timeouts: TimeoutsConfig,
+  tls?: BackendTlsConfig,
+): Record<TransportName, Transport> {
   const options = {
     connectTimeoutMs: timeouts.connect,
     responseTimeoutMs: timeouts.response,
     idleTimeoutMs: timeouts.idle,
     poolIdleTimeoutMs: timeouts.pool_idle,
+    tls,
   };
   return { http1: new Http1Transport(options), fetch: new FetchTransport(options) };
 }
@@ -49,9 +56,10 @@ export class Pool {
   readonly name: string;
   readonly balancer: LoadBalancer;
   readonly health: HealthChecker;
-  /** Replaced by a reload that changes the transport timeouts. */
+  /** Replaced by a reload that changes the transport timeouts or the pool's `tls`. */
   transports: Readonly<Record<TransportName, Transport>>;
   #timeouts: TimeoutsConfig;
+  #tls: BackendTlsConfig;
 
   /**
    * With `shared` (in a worker isolate), over the state the primary isolate
@@ -67,8 +75,9 @@ export class Pool {
   ) {
     this.name = config.name;
     this.balancer = new LoadBalancer(config, shared, joinedAt);
-    this.health = new HealthChecker(this.balancer.backends, config.health_check, log);
-    this.transports = createTransports(timeouts);
+    this.#tls = clientTls(config);
+    this.health = new HealthChecker(this.balancer.backends, config.health_check, log, this.#tls);
+    this.transports = createTransports(timeouts, this.#tls);
     this.#timeouts = timeouts;
   }
 
@@ -79,8 +88,8 @@ export class Pool {
 
   /**
    * Puts `config` in force: backends kept (same URL) keep their state. Returns
-   * the backends that left and the transports a change of timeouts replaced,
-   * for the caller to drain.
+   * the backends that left and the transports a change of timeouts or `tls`
+   * replaced, for the caller to drain.
    */
   apply(
     config: PoolConfig,
@@ -89,12 +98,16 @@ export class Pool {
   ): { removed: Backend[]; replaced: Transport[] } {
     const removed = this.balancer.apply(config, shared);
     this.health.configure(this.balancer.backends, config.health_check);
+    const tls = clientTls(config);
+    const tlsChanged = TLS_KEYS.some((key) => tls[key] !== this.#tls[key]);
+    if (tlsChanged) this.health.useTls(tls);
     const replaced: Transport[] = [];
-    if (TRANSPORT_TIMEOUTS.some((key) => timeouts[key] !== this.#timeouts[key])) {
+    if (tlsChanged || TRANSPORT_TIMEOUTS.some((key) => timeouts[key] !== this.#timeouts[key])) {
       replaced.push(...Object.values(this.transports));
-      this.transports = createTransports(timeouts);
+      this.transports = createTransports(timeouts, tls);
     }
     this.#timeouts = timeouts;
+    this.#tls = tls;
     return { removed, replaced };
   }
 
@@ -103,4 +116,15 @@ export class Pool {
     await this.health.stop();
     for (const transport of Object.values(this.transports)) transport.close();
   }
+}
+
+/**
+ * The PEM text of the pool's `tls` files, which the config check read a
+ * moment before; a file gone since then fails the start or the reload.
+ */
+function clientTls(config: PoolConfig): BackendTlsConfig {
+  if (config.tls === undefined) return {};
+  const tls = readBackendTls(config.tls);
+  if ("problem" in tls) throw new Error(`pool ${config.name}: ${tls.problem}`);
+  return tls;
 }
