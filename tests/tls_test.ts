@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig, parseConfig } from "../src/config/config.ts";
+import { ConfigError, loadConfig, parseConfig, summarizeConfig } from "../src/config/config.ts";
 import { startBalancer } from "../src/server.ts";
 import {
   adminUrl,
@@ -302,4 +302,30 @@ Deno.test("tls: with 2 workers both isolates serve the TLS listener", async () =
     sampleValue(metrics, "lb_worker_requests_total", { worker })
   );
   assert.ok(served.every((count) => count > 0), `both isolates answered: ${served}`);
+});
+
+Deno.test("tls: two listeners on one address are refused; --check lists every listener", async () => {
+  await using certs = await makeTestCertificates();
+  const { cert, key } = await certs.server("site");
+  assert.throws(
+    () =>
+      parseConfig(
+        `listen:\n  - { port: 8443 }\n  - { port: 8443, tls: { cert: ${cert}, key: ${key} } }\n` +
+          "backends: [{ url: http://127.0.0.1:9 }]\n",
+        "tls.yaml",
+      ),
+    (error) =>
+      error instanceof ConfigError &&
+      error.message ===
+        "tls.yaml:3 listen.1: 0.0.0.0:8443 is listen.0's address already: give each listener its own",
+  );
+  const config = parseConfig(
+    `listen:\n  - { port: 80 }\n  - { port: 443, tls: { cert: ${cert}, key: ${key} } }\n` +
+      "backends: [{ url: http://127.0.0.1:9 }]\n",
+    "tls.yaml",
+  );
+  assert.equal(
+    summarizeConfig(config),
+    "config ok: listen 0.0.0.0:80 0.0.0.0:443 (tls), strategy round_robin, 1 backend",
+  );
 });

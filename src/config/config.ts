@@ -21,6 +21,7 @@ import { readBackendTls, readCertificatePair } from "./tls_files.ts";
 import {
   type Config,
   describeBackends,
+  listenersOf,
   poolConfigs,
   type RouteConfig,
   routeConfigs,
@@ -197,7 +198,9 @@ function readErrorReason(error: unknown): string {
  * ```
  */
 export function summarizeConfig(config: Config): string {
-  const address = formatAddress(config.listen);
+  const address = listenersOf(config).map((listener) =>
+    `${formatAddress(listener)}${listener.tls === undefined ? "" : " (tls)"}`
+  ).join(" ");
   if (config.pools === undefined && config.routes === undefined) {
     return `config ok: listen ${address}, strategy ${config.strategy}, ${
       count(config.backends.length, "backend")

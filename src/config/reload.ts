@@ -29,7 +29,9 @@ function showListeners(listeners: ListenerConfig[] | undefined): string {
   return listeners === undefined
     ? "one plain listener"
     : listeners.map((listener) =>
-      `${formatAddress(listener)}${listener.tls ? ` (tls ${listener.tls.cert})` : ""}`
+      `${formatAddress(listener)}${
+        listener.tls ? ` (tls ${listener.tls.cert} ${listener.tls.key})` : ""
+      }`
     ).join(", ");
 }
 

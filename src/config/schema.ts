@@ -323,6 +323,21 @@ const configSchema = section({
     explain_from: config.admin?.explain_from ?? LOOPBACK_CIDRS,
   };
   const listeners = config.listen.map((listener, index) => resolveListener(ctx, listener, index));
+  const addresses = new Map<string, number>();
+  listeners.forEach((listener, index) => {
+    const address = formatAddress(listener);
+    const first = addresses.get(address);
+    if (listener.port !== 0 && first !== undefined) {
+      const detail = `${address} is listen.${first}'s address already: give each listener its own`;
+      ctx.addIssue({
+        code: "custom",
+        message: detail,
+        path: ["listen", index],
+        params: { detail },
+      });
+    }
+    addresses.set(address, index);
+  });
   for (const listener of listeners) {
     const clash = listenClash(listener, admin.listen);
     if (clash !== undefined) {
