@@ -53,49 +53,14 @@ export async function makeTestCertificates(): Promise<TestCertificates> {
     "-subj",
     "/CN=deno-lb test CA",
   ], dir);
-  let serial = 1;
   return {
     dir,
     ca: await Deno.readTextFile(`${dir}/ca.pem`),
     caPath: `${dir}/ca.pem`,
     async server(name, options = {}) {
-      await openssl([
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-        "-subj",
-        "/CN=localhost",
-      ], dir);
-      await Deno.writeTextFile(
-        `${dir}/${name}.ext`,
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-      );
       // A negative validity makes a certificate whose end lies before its start: expired.
       const days = options.expired ? -1 : options.days ?? 1;
-      await openssl([
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-set_serial",
-        String(serial++),
-        "-extfile",
-        `${name}.ext`,
-        "-out",
-        `${name}.pem`,
-        "-days",
-        String(days),
-      ], dir);
-      return { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` };
+      return await sign(dir, name, "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1", days);
     },
     async strayKey() {
       await openssl(["genpkey", "-algorithm", "RSA", "-out", "stray.key"], dir);
@@ -122,7 +87,20 @@ export async function makeClientCertificate(
   certs: TestCertificates,
   name: string,
 ): Promise<CertificateFiles> {
-  const dir = certs.dir;
+  return await sign(certs.dir, name, name, "extendedKeyUsage=clientAuth", 1);
+}
+
+/** Serials of the certificates made in this process, unique per CA as they must be. */
+let serial = 1;
+
+/** A new key and a certificate for it, signed by the CA in `dir`, valid for `days`. */
+async function sign(
+  dir: string,
+  name: string,
+  commonName: string,
+  extension: string,
+  days: number,
+): Promise<CertificateFiles> {
   await openssl([
     "req",
     "-newkey",
@@ -133,9 +111,9 @@ export async function makeClientCertificate(
     "-out",
     `${name}.csr`,
     "-subj",
-    `/CN=${name}`,
+    `/CN=${commonName}`,
   ], dir);
-  await Deno.writeTextFile(`${dir}/${name}.ext`, "extendedKeyUsage=clientAuth\n");
+  await Deno.writeTextFile(`${dir}/${name}.ext`, `${extension}\n`);
   await openssl([
     "x509",
     "-req",
@@ -145,15 +123,14 @@ export async function makeClientCertificate(
     "ca.pem",
     "-CAkey",
     "ca.key",
-    // Clear of the server certificates' serials, which count from 1.
     "-set_serial",
-    String(1000 + Math.floor(Math.random() * 1_000_000)),
+    String(serial++),
     "-extfile",
     `${name}.ext`,
     "-out",
     `${name}.pem`,
     "-days",
-    "1",
+    String(days),
   ], dir);
   return { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` };
 }
