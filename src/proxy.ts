@@ -23,6 +23,8 @@ import { fixedResponse, redirectResponse } from "./routing/fixed_answers.ts";
 import { parseTarget, type RequestTarget } from "./routing/request_target.ts";
 import type { Route } from "./routing/route.ts";
 import type { Router } from "./routing/router.ts";
+import { type OpenTunnel, proxyWebSocket } from "./websocket/websocket_proxy.ts";
+import { upgradeOf } from "./websocket/tunnel.ts";
 import {
   type Backend,
   type Selection,
@@ -45,6 +47,8 @@ export interface Proxy {
   retryBudget: RetryBudget;
   /** The first listener's port: what `POST /explain` takes a request to have come in on. */
   listenPort: number;
+  /** The WebSocket tunnels open now, which a drain closes. */
+  tunnels: Set<OpenTunnel>;
 }
 
 /**
@@ -90,12 +94,23 @@ async function serveRoute(
     return redirectResponse(redirect, target, listenPort, route.responseHeaders);
   }
   if (respond !== undefined) return fixedResponse(respond, route.responseHeaders);
+  const upgrade = upgradeOf(ctx.request);
+  if (upgrade !== undefined && upgrade !== "websocket") {
+    return errorResponse(501, `the balancer does not switch to ${upgrade || "another protocol"}`);
+  }
   const pool = poolOf(route, proxy.pools);
   ctx.pool = pool.name;
   const selection = pool.balancer.selectBackend(ctx.request, undefined, ctx);
   explanation?.selected(pool, ctx, selection);
   if (selection === undefined) return noHealthyBackend(pool.health);
-  return await forward(ctx, proxy, { route, pool, target }, selection);
+  const destination = { route, pool, target };
+  if (upgrade === "websocket") {
+    const upstream = toUpstreamRequest(ctx, destination);
+    const switched = await proxyWebSocket(ctx, proxy, selection.backend, upstream);
+    // Else the backend answered without switching: sent as a plain request, its answer goes back.
+    if (switched !== undefined) return switched;
+  }
+  return await forward(ctx, proxy, destination, selection);
 }
 
 /** The pool of a `pool` route, or the one a `split` route picks for this request. */

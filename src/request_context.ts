@@ -13,6 +13,7 @@
 import { type BufferPool, sharedBufferPool } from "./internal/buffer_pool.ts";
 import { requestId } from "./internal/request_id.ts";
 import type { Backend, UpstreamError } from "./types.ts";
+import type { TunnelRecord } from "./websocket/tunnel.ts";
 
 /**
  * Why a finished request's signal aborts. One shared instance: creating a
@@ -83,6 +84,8 @@ export class RequestContext implements Disposable {
   bytes = 0;
   /** The attempts that failed, in order. */
   readonly failures: FailedAttempt[] = [];
+  /** What a WebSocket tunnel carried, for a request that became one. */
+  tunnel: TunnelRecord | undefined;
 
   readonly #abort = new AbortController();
   readonly #buffers: BufferPool;

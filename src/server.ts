@@ -27,6 +27,7 @@ import { Router } from "./routing/router.ts";
 import { RetryBudget } from "./resilience/retry_budget.ts";
 import { Telemetry } from "./observability/telemetry.ts";
 import { withDeadline } from "./internal/with_deadline.ts";
+import { closeTunnels } from "./websocket/websocket_proxy.ts";
 import { WorkerPool } from "./workers/worker_pool.ts";
 
 /** A running balancer. */
@@ -213,6 +214,7 @@ export function serveProxy(
     }),
     retryBudget: new RetryBudget(config.retries),
     listenPort: config.listen.port,
+    tunnels: new Set(),
   };
   const servers: Listening[] = [];
   try {
@@ -227,9 +229,13 @@ export function serveProxy(
   let stopped: Promise<boolean> | undefined;
   const stop = () =>
     stopped ??= (async () => {
+      const deadline = performance.now() + proxy.config.timeouts.drain;
+      // Deno.serve's shutdown closes WebSockets at once: open tunnels get the drain time first,
+      // while the listener still accepts.
+      await closeTunnels(proxy.tunnels, proxy.config.timeouts.drain);
       const drained = await withDeadline(
         Promise.all(servers.map((server) => server.shutdown())).then(() => {}),
-        proxy.config.timeouts.drain,
+        Math.max(0, deadline - performance.now()),
       );
       await pools.close();
       return drained;

@@ -329,3 +329,24 @@ Deno.test("tls: two listeners on one address are refused; --check lists every li
     "config ok: listen 0.0.0.0:80 0.0.0.0:443 (tls), strategy round_robin, 1 backend",
   );
 });
+
+Deno.test("tls: WebSockets work over a TLS listener (HTTP/1.1)", async () => {
+  await using certs = await makeTestCertificates();
+  await using backend = startBackend((request) => {
+    if (request.headers.get("upgrade") !== "websocket") return new Response("probe");
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onmessage = (event) => socket.send(`echo ${event.data}`);
+    return response;
+  });
+  const { lb, secure } = await startTlsBalancer(certs, backend);
+  await using _ = lb;
+  using client = Deno.createHttpClient({ caCerts: [certs.ca] });
+  const socket = new WebSocket(secure.replace("https:", "wss:") + "/ws", { client });
+  await new Promise((resolve) => socket.onopen = resolve);
+  const answer = new Promise((resolve) => socket.onmessage = (event) => resolve(event.data));
+  socket.send("over tls");
+  assert.equal(await answer, "echo over tls");
+  const closed = new Promise((resolve) => socket.onclose = resolve);
+  socket.close();
+  await closed;
+});

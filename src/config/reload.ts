@@ -15,6 +15,7 @@ import { formatAddress, type ListenConfig } from "./listen_address.ts";
 import type { PoolChanges, SharedPoolsState } from "../pools/pool_set.ts";
 import type { Proxy } from "../proxy.ts";
 import { Router } from "../routing/router.ts";
+import { closeTunnels } from "../websocket/websocket_proxy.ts";
 import { routeConfigs } from "./types.ts";
 
 /** How often a drain looks whether the removed backends finished. */
@@ -207,6 +208,7 @@ export class ConfigReloader implements AsyncDisposable {
       finish: () => {
         clearTimeout(timer);
         this.#drains.delete(drain);
+        void closeTunnels(this.#proxy.tunnels, 0, removed);
         for (const backend of removed) {
           telemetry.forget(backend);
           const pool = pools.get(backend.pool);

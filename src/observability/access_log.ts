@@ -46,6 +46,14 @@ export interface AccessLogEntry {
   /** How many backends the request was sent to. */
   attempts: number;
   request_id: string;
+  /** For a request that became a WebSocket: what it carried, each way, and how it closed. */
+  websocket?: {
+    messages_in: number;
+    messages_out: number;
+    bytes_in: number;
+    bytes_out: number;
+    close_code: number;
+  };
 }
 
 /**

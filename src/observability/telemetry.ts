@@ -37,6 +37,7 @@ import { originFormTarget } from "../routing/request_target.ts";
 import type { LookupStats } from "../pools/dns_discovery.ts";
 import type { PoolSet } from "../pools/pool_set.ts";
 import type { FailedAttempt, RequestContext } from "../request_context.ts";
+import type { TunnelRecord } from "../websocket/tunnel.ts";
 import type { Backend, BackendState, ConnectionStats, UpstreamErrorKind } from "../types.ts";
 
 /** The kinds `lb_upstream_errors_total` counts. */
@@ -83,6 +84,10 @@ interface BackendCounts {
   readonly retries: number;
   readonly inFlight: number;
   readonly window: { readonly slices: readonly SliceCounts[] };
+  /** WebSocket tunnels open now, and what the closed ones carried: in (from clients), out. */
+  readonly websockets: number;
+  readonly websocketMessages: readonly [number, number];
+  readonly websocketBytes: readonly [number, number];
 }
 
 /** Everything counted for one backend (or for requests that reached none). */
@@ -101,6 +106,9 @@ class BackendStats implements BackendCounts {
   retries = 0;
   inFlight = 0;
   readonly window = new LatencyWindow();
+  websockets = 0;
+  readonly websocketMessages: [number, number] = [0, 0];
+  readonly websocketBytes: [number, number] = [0, 0];
 
   constructor(readonly key: string, readonly pool: string, readonly backend: string) {}
 
@@ -125,6 +133,11 @@ class BackendStats implements BackendCounts {
     this.retries += other.retries;
     this.inFlight += other.inFlight;
     this.window.add(other.window);
+    this.websockets += other.websockets;
+    for (const i of [0, 1]) {
+      this.websocketMessages[i] += other.websocketMessages[i];
+      this.websocketBytes[i] += other.websocketBytes[i];
+    }
   }
 }
 
@@ -311,6 +324,21 @@ export class Telemetry {
     this.#statsOf(next).inFlight++;
   }
 
+  /** A WebSocket tunnel to `backend` opened. */
+  tunnelOpened(backend: Backend): void {
+    this.#statsOf(backend).websockets++;
+  }
+
+  /** A WebSocket tunnel to `backend` closed, having carried `record`. */
+  tunnelClosed(backend: Backend, record: TunnelRecord): void {
+    const stats = this.#statsOf(backend);
+    stats.websockets--;
+    stats.websocketMessages[0] += record.messagesIn;
+    stats.websocketMessages[1] += record.messagesOut;
+    stats.websocketBytes[0] += record.bytesIn;
+    stats.websocketBytes[1] += record.bytesOut;
+  }
+
   /** An attempt on a backend failed. */
   attemptFailed({ backend, error, retried }: FailedAttempt): void {
     const stats = this.#statsOf(backend);
@@ -352,6 +380,15 @@ export class Telemetry {
       backend: backend?.url.origin ?? null,
       attempts: ctx.attempts,
       request_id: ctx.requestId,
+      ...(ctx.tunnel === undefined ? {} : {
+        websocket: {
+          messages_in: ctx.tunnel.messagesIn,
+          messages_out: ctx.tunnel.messagesOut,
+          bytes_in: ctx.tunnel.bytesIn,
+          bytes_out: ctx.tunnel.bytesOut,
+          close_code: ctx.tunnel.closeCode,
+        },
+      }),
     });
   };
 
@@ -446,6 +483,25 @@ export class Telemetry {
       text.sample("lb_in_flight_requests", label(stats), stats.inFlight);
     }
     this.#connectionMetrics(text, tally.connections);
+    text.family("lb_websockets_open", "gauge", "WebSocket tunnels open to a backend now.");
+    for (const stats of perBackend) {
+      text.sample("lb_websockets_open", label(stats), stats.websockets);
+    }
+    const tunnels = [
+      ["lb_websocket_messages_total", "websocketMessages", "WebSocket messages carried"],
+      ["lb_websocket_bytes_total", "websocketBytes", "WebSocket message bytes carried"],
+    ] as const;
+    for (const [name, field, help] of tunnels) {
+      text.family(
+        name,
+        "counter",
+        `${help}, by direction (in: from clients), once a tunnel closed.`,
+      );
+      for (const stats of perBackend) {
+        text.sample(name, { ...label(stats), direction: "in" }, stats[field][0]);
+        text.sample(name, { ...label(stats), direction: "out" }, stats[field][1]);
+      }
+    }
     text.family(
       "lb_worker_requests_total",
       "counter",
