@@ -14,6 +14,7 @@ import {
   adminYaml,
   backendsYaml,
   baseUrl,
+  defaultPool,
   parsePrometheus,
   rawRequest,
   sampleValue,
@@ -264,4 +265,32 @@ Deno.test("websocket: a reload that removes the backend closes its tunnels with 
   await second.close();
   const event = await gone;
   assert.equal(event.code, 1001, "Deno.serve's shutdown sends 1001, and the client gets that code");
+});
+
+Deno.test("websocket: a handshake without a key is 400, holding nothing; a backend at its limit is 503", async () => {
+  await using backend = startEchoBackend();
+  await using lb = startTestBalancer(
+    `limits: { max_in_flight: 1, queue: 0 }\n${backendsYaml([backend.url])}`,
+  );
+  const answer = await rawRequest(
+    lb.addr.port,
+    "GET /chat HTTP/1.1\r\nHost: lb.test\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n" +
+      "Sec-WebSocket-Version: 13\r\n\r\n",
+  );
+  assert.equal(answer.status, 400);
+  assert.match(new TextDecoder().decode(answer.body), /not a WebSocket handshake/);
+  const [target] = defaultPool(lb).backends;
+  await waitFor(() => target.inFlight === 0, "the slot given back");
+  const socket = await connect(wsUrl(lb));
+  assert.equal(target.inFlight, 1, "an open tunnel holds its slot");
+  const busy = await rawRequest(
+    lb.addr.port,
+    "GET /chat HTTP/1.1\r\nHost: lb.test\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n" +
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+  );
+  assert.equal(busy.status, 503);
+  const closed = closeOf(socket);
+  socket.close(1000);
+  await closed;
+  await waitFor(() => target.inFlight === 0, "the tunnel's slot given back");
 });

@@ -80,10 +80,16 @@ export interface Refusal {
   reason: string;
 }
 
+/** The client's handshake could not be answered; the backend's side was closed again. */
+export interface InvalidHandshake {
+  invalid: string;
+}
+
 /**
  * Opens the backend's WebSocket first, then upgrades the client with the
  * subprotocol the backend chose. Resolves to the refusal when the backend
- * does not switch protocols.
+ * does not switch protocols, and says so when the client's handshake cannot
+ * be answered.
  *
  * @example
  * ```ts
@@ -96,7 +102,7 @@ export interface Refusal {
 export async function openTunnel(
   request: Request,
   options: TunnelOptions,
-): Promise<Tunnel | Refusal> {
+): Promise<Tunnel | Refusal | InvalidHandshake> {
   const protocols = (request.headers.get("sec-websocket-protocol") ?? "").split(",")
     .map((protocol) => protocol.trim()).filter((protocol) => protocol !== "");
   const late = new AbortController();
@@ -118,9 +124,17 @@ export async function openTunnel(
     // Once open, the stream must not be aborted by a connect deadline that comes later.
     clearTimeout(timer);
   }
-  const { socket, response } = Deno.upgradeWebSocket(request, {
-    ...(opened.protocol === "" ? {} : { protocol: opened.protocol }),
-  });
+  let upgraded: { socket: WebSocket; response: Response };
+  try {
+    upgraded = Deno.upgradeWebSocket(request, {
+      ...(opened.protocol === "" ? {} : { protocol: opened.protocol }),
+    });
+  } catch (error) {
+    // The client's handshake is not one Deno can answer (no key, a protocol list it cannot read).
+    backend.close(closeInfo(1000, ""));
+    return { invalid: error instanceof Error ? error.message : String(error) };
+  }
+  const { socket, response } = upgraded;
   socket.binaryType = "arraybuffer";
   return pump(socket, backend, opened, options.idleTimeoutMs, response);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { errorResponse } from "../internal/error_response.ts";
 import type { Telemetry } from "../observability/telemetry.ts";
 import type { RequestContext } from "../request_context.ts";
 import type { BackendLimiter } from "../resilience/backend_limiter.ts";
@@ -29,8 +30,10 @@ export interface WebSocketProxying {
 
 /**
  * Opens a tunnel to `backend` for the WebSocket request of `ctx` and returns
- * the client's 101; undefined when the backend did not switch protocols, for
- * the flow to send the request as a plain one and pass the backend's answer on.
+ * the client's 101 (or 503 when the backend is at its limit, 400 for a
+ * handshake that cannot be answered); undefined when the backend did not
+ * switch protocols, for the flow to send the request as a plain one and pass
+ * the backend's answer on.
  *
  * @example
  * ```ts
@@ -46,19 +49,25 @@ export async function proxyWebSocket(
 ): Promise<Response | undefined> {
   const admitted = proxying.limiter.admit(backend, ctx.signal);
   const slot = admitted instanceof Promise ? await admitted : admitted;
-  if (typeof slot === "string") return undefined;
+  if (typeof slot === "string") return errorResponse(503, slot);
   const { timeouts } = proxying.config;
   const scheme = backend.url.protocol === "https:" ? "wss" : "ws";
-  const opened = await openTunnel(ctx.request, {
-    url: `${scheme}://${backend.url.host}${upstream.target}`,
-    headers: upstream.headers,
-    connectTimeoutMs: timeouts.connect + timeouts.response,
-    idleTimeoutMs: timeouts.tunnel,
-  });
-  if (!("response" in opened)) {
-    slot[Symbol.dispose]();
-    return undefined;
+  let opened;
+  try {
+    opened = await openTunnel(ctx.request, {
+      url: `${scheme}://${backend.url.host}${upstream.target}`,
+      headers: upstream.headers,
+      connectTimeoutMs: timeouts.connect + timeouts.response,
+      idleTimeoutMs: timeouts.tunnel,
+    });
+  } finally {
+    // Held from here on by the request, if a tunnel opened.
+    if (typeof opened !== "object" || !("response" in opened)) slot[Symbol.dispose]();
   }
+  if ("invalid" in opened) {
+    return errorResponse(400, `not a WebSocket handshake: ${opened.invalid}`);
+  }
+  if (!("response" in opened)) return undefined;
   ctx.own(slot);
   proxying.telemetry.attemptStarted(ctx.backend, backend);
   ctx.sendTo(backend);
