@@ -84,6 +84,23 @@ routes:
 `;
 }
 
+/** The echo backends api and web, a pool each, behind a balancer with `routes`. */
+function startEchoPools(routes: string, accessLog?: (line: string) => void) {
+  const api = startEchoBackend("api");
+  const web = startEchoBackend("web");
+  const lb = startTestBalancer(poolsYaml(api, web, routes), () => {}, accessLog);
+  return {
+    api,
+    web,
+    lb,
+    async [Symbol.asyncDispose]() {
+      await lb[Symbol.asyncDispose]();
+      await api.close();
+      await web.close();
+    },
+  };
+}
+
 async function echo(url: string, init?: RequestInit): Promise<Echo> {
   const response = await fetch(url, init);
   assert.equal(response.status, 200, url);
@@ -91,19 +108,14 @@ async function echo(url: string, init?: RequestInit): Promise<Echo> {
 }
 
 Deno.test("routing: hosts and paths pick the pool, the first match wins, nothing matching is a 404", async () => {
-  await using api = startEchoBackend("api");
-  await using web = startEchoBackend("web");
-  await using lb = startTestBalancer(
-    poolsYaml(
-      api,
-      web,
-      `routes:
+  await using setup = startEchoPools(
+    `routes:
   - { name: api-host, match: { host: api.example.com }, pool: api }
   - { name: v1, match: { path_prefix: /v1 }, pool: api }
   - { name: web, match: { host: "*.example.com" }, pool: web }
 `,
-    ),
   );
+  const { lb } = setup;
   const nameOf = async (host: string, path: string) =>
     (JSON.parse((await getAs(lb, host, path)).text) as Echo).name;
   assert.equal(await nameOf("API.example.com:8080", "/x"), "api");
@@ -117,20 +129,15 @@ Deno.test("routing: hosts and paths pick the pool, the first match wins, nothing
 });
 
 Deno.test("routing: rewrite of the prefix and the host; X-Forwarded-Host keeps the client's", async () => {
-  await using api = startEchoBackend("api");
-  await using web = startEchoBackend("web");
-  await using lb = startTestBalancer(
-    poolsYaml(
-      api,
-      web,
-      `routes:
+  await using setup = startEchoPools(
+    `routes:
   - match: { path_prefix: /api/v1 }
     rewrite: { path_prefix: /, host: api.internal:9000 }
     pool: api
   - pool: web
 `,
-    ),
   );
+  const { lb } = setup;
   const seen = await echo(`${baseUrl(lb)}/api/v1/users/7?x=1`);
   assert.equal(seen.target, "/users/7?x=1");
   assert.equal(seen.headers.host, "api.internal:9000");
@@ -142,13 +149,8 @@ Deno.test("routing: rewrite of the prefix and the host; X-Forwarded-Host keeps t
 });
 
 Deno.test("routing: request and response header changes, with the proxy's header rules still winning", async () => {
-  await using api = startEchoBackend("api");
-  await using web = startEchoBackend("web");
-  await using lb = startTestBalancer(
-    poolsYaml(
-      api,
-      web,
-      `routes:
+  await using setup = startEchoPools(
+    `routes:
   - pool: api
     request_headers:
       set: { x-env: prod, x-forwarded-for: 203.0.113.9 }
@@ -159,8 +161,8 @@ Deno.test("routing: request and response header changes, with the proxy's header
       add: { x-extra: "1", upgrade: h2c }
       remove: [server]
 `,
-    ),
   );
+  const { lb } = setup;
   const response = await fetch(baseUrl(lb), {
     headers: { "x-env": "dev", "x-debug": "1", "x-tag": "a", "x-forwarded-for": "198.51.100.1" },
   });
@@ -319,23 +321,17 @@ routes:
 });
 
 Deno.test("routing: /status, /metrics, the access log and explanations know routes and pools", async () => {
-  await using api = startEchoBackend("api");
-  await using web = startEchoBackend("web");
   const lines: string[] = [];
-  await using lb = startTestBalancer(
-    poolsYaml(
-      api,
-      web,
-      `routes:
+  await using setup = startEchoPools(
+    `routes:
   - { name: api, match: { path_prefix: /api }, pool: api }
   - { name: moved, match: { path: /old }, redirect: { path: /new, status: 308 } }
   - { name: ping, match: { path: /ping }, respond: { body: pong } }
   - { name: web, match: { path_prefix: /web }, pool: web }
 ${adminYaml()}`,
-    ),
-    () => {},
     (line) => lines.push(line),
   );
+  const { lb, api, web } = setup;
   const url = baseUrl(lb);
   for (const path of ["/api/a", "/api/b", "/old", "/ping", "/web", "/nope"]) {
     await (await fetch(`${url}${path}`, { redirect: "manual" })).body?.cancel();
