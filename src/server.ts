@@ -13,6 +13,7 @@ import {
   describeBackends,
   type ListenerConfig,
   listenersOf,
+  namesPools,
   poolConfigs,
   routeConfigs,
 } from "./config/types.ts";
@@ -308,7 +309,7 @@ export function exitOnSignals(balancer: Balancer, log: Log = console.error): voi
 
 /** The banner's account of where requests go: as before pools for a config without them. */
 function describePools(config: Config, proxy: Proxy): string {
-  if (config.pools === undefined && config.routes === undefined) {
+  if (!namesPools(config)) {
     const origins = proxy.pools.backends.map((backend) => backend.url.origin).join(" ");
     return `strategy ${config.strategy}, backends ${origins}`;
   }

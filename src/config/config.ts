@@ -17,11 +17,13 @@ import {
   unresolvedAliasOffset,
 } from "./problems.ts";
 import { configSchema } from "./schema.ts";
+import { readErrorReason } from "./read_error.ts";
 import { readBackendTls, readCertificatePair } from "./tls_files.ts";
 import {
   type Config,
   describeBackends,
   listenersOf,
+  namesPools,
   poolConfigs,
   type RouteConfig,
   routeConfigs,
@@ -179,14 +181,6 @@ export async function loadConfig(path: string): Promise<Config> {
   return parseConfig(text, path);
 }
 
-function readErrorReason(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "not found";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.IsADirectory) return "is a directory";
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
-
 /**
  * What `--check` prints: one line for a config without pools or routes, else
  * that line and one more for each pool and each route.
@@ -201,7 +195,7 @@ export function summarizeConfig(config: Config): string {
   const address = listenersOf(config).map((listener) =>
     `${formatAddress(listener)}${listener.tls === undefined ? "" : " (tls)"}`
   ).join(" ");
-  if (config.pools === undefined && config.routes === undefined) {
+  if (!namesPools(config)) {
     return `config ok: listen ${address}, strategy ${config.strategy}, ${
       count(config.backends.length, "backend")
     }`;

@@ -16,7 +16,7 @@ import type { PoolChanges, SharedPoolsState } from "../pools/pool_set.ts";
 import type { Proxy } from "../proxy.ts";
 import { Router } from "../routing/router.ts";
 import { closeTunnels } from "../websocket/websocket_proxy.ts";
-import { routeConfigs } from "./types.ts";
+import { namesPools, routeConfigs } from "./types.ts";
 
 /** How often a drain looks whether the removed backends finished. */
 const DRAIN_POLL_MS = 50;
@@ -164,7 +164,7 @@ export class ConfigReloader implements AsyncDisposable {
     const draining = removed.length > 0
       ? `; draining ${removed.map((backend) => backend.url.origin).join(" ")}`
       : "";
-    if (next.pools === undefined && next.routes === undefined) {
+    if (!namesPools(next)) {
       return `strategy ${next.strategy}, backends ${backends}${draining}`;
     }
     const pools = [...this.#proxy.pools].map((pool) => pool.name).join(" ");

@@ -8,6 +8,7 @@
  */
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readErrorReason } from "./read_error.ts";
 import type { BackendTlsConfig, BackendTlsFiles } from "./types.ts";
 
 /**
@@ -107,13 +108,6 @@ function readFile(path: string): string | { problem: string } {
   try {
     return Deno.readTextFileSync(path);
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "not found"
-      : error instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    return { problem: `cannot read ${path}: ${reason}` };
+    return { problem: `cannot read ${path}: ${readErrorReason(error)}` };
   }
 }

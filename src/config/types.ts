@@ -326,6 +326,20 @@ export function listenersOf(config: Config): ListenerConfig[] {
   return [{ ...first, ...config.listen }, ...others];
 }
 
+/**
+ * Whether `config` has `pools` or `routes`: explanations, `--check`, the
+ * banner and reload lines name pools and routes only then, and read as
+ * before for a config of one list of backends.
+ *
+ * @example
+ * ```ts
+ * namesPools(parseConfig("backends: [{ url: http://127.0.0.1:9001 }]", "c.yaml")); // false
+ * ```
+ */
+export function namesPools(config: Config): boolean {
+  return config.pools !== undefined || config.routes !== undefined;
+}
+
 /** The name of the pool that the top-level `backends` make, and routes-less configs use. */
 export const DEFAULT_POOL = "default";
 

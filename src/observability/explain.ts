@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Config } from "../config/types.ts";
+import { type Config, namesPools } from "../config/types.ts";
 import { backendState, type LoadBalancer } from "../load_balancer.ts";
 import type { Pool } from "../pools/pool.ts";
 import type { PoolSet } from "../pools/pool_set.ts";
@@ -125,7 +125,7 @@ export function explain(
 ): Decision | RouteDecision {
   const target = parseTarget(request.url);
   const route = routing.router.route(target, request);
-  if (!namesRoutes(routing.config)) {
+  if (!namesPools(routing.config)) {
     const balancer = routing.pools.get(route!.config.pool!)!.balancer;
     return explainSelection(balancer, request, balancer.previewBackend(request, client), client);
   }
@@ -146,11 +146,6 @@ export function explain(
     pool: pool.name,
     ...explainSelection(balancer, request, balancer.previewBackend(request, client), client),
   };
-}
-
-/** Whether explanations name routes and pools: only when the config has either. */
-function namesRoutes(config: Config): boolean {
-  return config.routes !== undefined || config.pools !== undefined;
 }
 
 /**
@@ -183,7 +178,7 @@ export class Explanation {
   /** Sets `X-LB-Decision` on `response`, the answer to the request `ctx` recorded. */
   annotate(response: Response, ctx: RequestContext): void {
     const parts: string[] = [];
-    if (namesRoutes(this.config)) parts.push(`route=${this.route?.name ?? "none"}`);
+    if (namesPools(this.config)) parts.push(`route=${this.route?.name ?? "none"}`);
     const { redirect, respond } = this.route?.config ?? {};
     if (redirect !== undefined) {
       parts.push(`redirect=${response.status} ${response.headers.get("location")}`);
