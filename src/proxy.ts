@@ -49,6 +49,8 @@ export interface Proxy {
   listenPort: number;
   /** The WebSocket tunnels open now, which a drain closes. */
   tunnels: Set<OpenTunnel>;
+  /** The ACME listeners, which look for their certificate again when a reload changes its domains. */
+  acmeListeners: { refresh(): void }[];
 }
 
 /**

@@ -6,18 +6,25 @@
  */
 
 import { AccessLog, BatchedWriter } from "./observability/access_log.ts";
+import { acmeCertificateSource, answeringAcmeChallenges } from "./acme/acme_listener.ts";
+import { AcmeManager } from "./acme/certificate_manager.ts";
 import { type AdminOptions, type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { BackendLimiter } from "./resilience/backend_limiter.ts";
 import {
   type Config,
   describeBackends,
+  isTls,
   type ListenerConfig,
   listenersOf,
   namesPools,
   poolConfigs,
   routeConfigs,
 } from "./config/types.ts";
-import { type Listening, serveRotatingTls } from "./internal/rotating_tls_server.ts";
+import {
+  certificateFiles,
+  type Listening,
+  serveRotatingTls,
+} from "./internal/rotating_tls_server.ts";
 import { ConfigReloader } from "./config/reload.ts";
 import { errorResponse } from "./internal/error_response.ts";
 import { formatAddress } from "./config/listen_address.ts";
@@ -102,7 +109,7 @@ export function startBalancer(
   }
   log(
     `listening on ${
-      serving.addrs.map((addr, i) => urlOf(addr, listeners[i].tls !== undefined)).join(" ")
+      serving.addrs.map((addr, i) => urlOf(addr, isTls(listeners[i]))).join(" ")
     }, admin ${admin ? urlOf(admin.addr) : "off"}, ` +
       `workers ${config.workers}, ${describePools(config, proxy)}`,
   );
@@ -120,10 +127,15 @@ export function startBalancer(
       log,
     )
     : undefined;
-  if (workers !== undefined) {
-    reloader.onApply = (next) => workers.configure(next, pools.shared());
-    telemetry.peers = () => workers.snapshots();
-  }
+  // Only the primary isolate talks to the CA; every isolate's listeners read what it stores.
+  const acme = new AcmeManager(log);
+  acme.configure(config);
+  telemetry.certificates = () => acme.stats();
+  reloader.onApply = (next) => {
+    acme.configure(next);
+    workers?.configure(next, pools.shared());
+  };
+  if (workers !== undefined) telemetry.peers = () => workers.snapshots();
   const firstRound = pools.startProbing().then(() => {
     if (stopping) return;
     for (const backend of pools.backends) {
@@ -142,6 +154,7 @@ export function startBalancer(
     stopped ??= (async () => {
       stopping = true;
       discovery.close();
+      await acme.close();
       await reloader[Symbol.asyncDispose]();
       const [drained, workersDrained] = await Promise.all([
         serving.stop(),
@@ -216,12 +229,15 @@ export function serveProxy(
     retryBudget: new RetryBudget(config.retries),
     listenPort: config.listen.port,
     tunnels: new Set(),
+    acmeListeners: [],
   };
   const servers: Listening[] = [];
   try {
-    for (const listener of listenersOf(config)) {
-      servers.push(listen(listener, () => serveListener(listener, proxy, log, options.reusePort)));
-    }
+    listenersOf(config).forEach((listener, index) => {
+      servers.push(
+        listen(listener, () => serveListener(listener, index, proxy, log, options.reusePort)),
+      );
+    });
   } catch (error) {
     for (const server of servers) void server.shutdown();
     throw error;
@@ -247,16 +263,24 @@ export function serveProxy(
 
 /**
  * Deno.serve on one listener: TLS (HTTP/2 for clients that offer it, by
- * ALPN) when it has a certificate, which a change of its files replaces. A
- * redirect without scheme or port keeps this listener's port.
+ * ALPN) when it has a certificate, which a change of its files (or a new one
+ * from ACME) replaces. A plain listener of a config with ACME answers the
+ * CA's http-01 challenges first. A redirect without scheme or port keeps
+ * this listener's port.
  */
 function serveListener(
   listener: ListenerConfig,
+  index: number,
   proxy: Proxy,
   log: Log,
   reusePort: boolean,
 ): Listening {
   let port = listener.port;
+  const proxied = (request: Request, info: Deno.ServeHandlerInfo) =>
+    handleRequest(request, info, proxy, port);
+  const handler = !isTls(listener) && listenersOf(proxy.config).some((l) => l.acme !== undefined)
+    ? answeringAcmeChallenges(proxied, () => proxy.config)
+    : proxied;
   const serve = (
     options: Deno.ServeTcpOptions | (Deno.ServeTcpOptions & Deno.TlsCertifiedKeyPem),
   ) =>
@@ -267,17 +291,23 @@ function serveListener(
         log(`internal error: ${error instanceof Error ? error.message : String(error)}`);
         return errorResponse(500, "the balancer failed to handle the request");
       },
-    }, (request, info) => handleRequest(request, info, proxy, port));
-  const server = listener.tls === undefined
-    ? serve({ hostname: listener.host, port: listener.port, reusePort })
+    }, handler);
+  if (!isTls(listener)) {
+    const server = serve({ hostname: listener.host, port: listener.port, reusePort });
+    port = server.addr.port;
+    return server;
+  }
+  const server = serveRotatingTls({
+    hostname: listener.host,
+    port: listener.port,
+    source: listener.acme === undefined
+      ? certificateFiles(listener.tls!)
+      : acmeCertificateSource(() => listenersOf(proxy.config)[index].acme!, log),
     // Always reusePort: a rotation starts the next server on the same port.
-    : serveRotatingTls({
-      hostname: listener.host,
-      port: listener.port,
-      tls: listener.tls,
-      serve: (options) => serve({ ...options, reusePort: true }),
-      log,
-    });
+    serve: (options) => serve({ ...options, reusePort: true }),
+    log,
+  });
+  if (listener.acme !== undefined) proxy.acmeListeners.push(server);
   port = server.addr.port;
   return server;
 }

@@ -7,7 +7,11 @@
  */
 
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { AcmeStorage } from "../src/acme/acme_storage.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { startBalancer } from "../src/server.ts";
+import { makeTestCertificates } from "./test_certificates.ts";
 import type { Status } from "../src/observability/telemetry.ts";
 import {
   adminUrl,
@@ -33,6 +37,23 @@ if (!chromiumInstalled) {
   console.warn(
     `dashboard test skipped: ${CHROMIUM} is not installed (apt-get install -y chromium)`,
   );
+}
+
+/** Debian's Chromium, headless, quiet on the network. */
+function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
 }
 
 /** What a backend's row shows, by field, as text. */
@@ -93,19 +114,7 @@ Deno.test({
       while (flowing && Date.now() < deadline) await (await fetch(baseUrl(lb))).text();
     })();
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1500, height: 420 } });
       await page.goto(adminUrl(lb));
@@ -157,6 +166,63 @@ Deno.test({
     } finally {
       flowing = false;
       await traffic;
+      await browser.close();
+    }
+  },
+});
+
+Deno.test({
+  name: chromiumInstalled
+    ? "dashboard: shows each ACME certificate's names, expiry, next order and last error"
+    : `dashboard: SKIPPED, ${CHROMIUM} is not installed`,
+  ignore: !chromiumInstalled,
+  async fn() {
+    await using certs = await makeTestCertificates();
+    await using backend = startBackend(() => new Response("ok"));
+    // A stored certificate for localhost, and a CA that cannot be reached for its renewal.
+    const acme = { storage: `${certs.dir}/acme`, directory: "https://127.0.0.1:1/dir" };
+    const files = new AcmeStorage(acme).certificateFiles(["localhost"]);
+    const site = await certs.server("site");
+    await Deno.mkdir(files.cert.slice(0, files.cert.lastIndexOf("/")), { recursive: true });
+    await Deno.copyFile(site.cert, files.cert);
+    await Deno.copyFile(site.key, files.key);
+    const config = parseConfig(
+      `listen:
+  - { host: 127.0.0.1, port: 0 }
+  - host: 127.0.0.1
+    port: 0
+    tls:
+      acme: { directory: "${acme.directory}", domains: [localhost], storage: "${acme.storage}", renew_before: 3650d }
+backends: [{ url: ${backend.url} }]
+` + adminYaml(),
+      "dashboard.yaml",
+    );
+    await using lb = startBalancer(config, () => {}, () => {});
+    await lb.ready;
+    await waitFor(async () => {
+      const status = await getJson<Status>(`${adminUrl(lb)}/status`);
+      return status.certificates[0]?.last_error !== null;
+    }, "the failed renewal");
+    const [certificate] = (await getJson<Status>(`${adminUrl(lb)}/status`)).certificates;
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(adminUrl(lb));
+      await page.waitForSelector("#certificates tr");
+      const cells = await page.$$eval(
+        "#certificates [data-field]",
+        (found) => Object.fromEntries(found.map((cell) => [cell.dataset.field, cell.textContent])),
+      );
+      const minute = (iso: string) => iso.slice(0, 16).replace("T", " ");
+      assert.deepEqual(cells, {
+        names: "localhost",
+        not_after: minute(certificate.not_after!),
+        renew_at: minute(certificate.renew_at!),
+        last_error: certificate.last_error,
+      });
+      assert.match(cells.last_error!, /cannot reach the CA for directory/);
+      assert.equal(await page.isVisible("#certificates-section"), true);
+    } finally {
       await browser.close();
     }
   },

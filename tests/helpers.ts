@@ -332,13 +332,17 @@ export interface GatheringProcess {
   finish(): Promise<void>;
 }
 
-/** Spawns `command` with `args`, gathering stderr (and stdout when `stdout` is "piped"). */
+/**
+ * Spawns `command` with `args` (and `env` besides the test's own),
+ * gathering stderr (and stdout when `stdout` is "piped").
+ */
 export function spawnGathering(
   command: string,
   args: string[],
   stdout: "piped" | "null" = "null",
+  env: Record<string, string> = {},
 ): GatheringProcess {
-  const child = new Deno.Command(command, { args, stdout, stderr: "piped" }).spawn();
+  const child = new Deno.Command(command, { args, stdout, stderr: "piped", env }).spawn();
   const text = { stdout: "", stderr: "" };
   const gather = (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") =>
     stream.pipeThrough(new TextDecoderStream()).pipeTo(
@@ -372,4 +376,15 @@ export function defaultPool(balancer: Balancer): Pool {
 export async function writeConfig(path: string, text: string): Promise<void> {
   await Deno.writeTextFile(`${path}.tmp`, text);
   await Deno.rename(`${path}.tmp`, path);
+}
+
+/** The first of `paths` that is a file: where a tool from Debian's packages is installed, if it is. */
+export function installedAt(...paths: string[]): string | undefined {
+  return paths.find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -18,7 +18,7 @@ import {
 } from "./problems.ts";
 import { configSchema } from "./schema.ts";
 import { readErrorReason } from "./read_error.ts";
-import { readBackendTls, readCertificatePair } from "./tls_files.ts";
+import { readBackendTls, readCaCertificate, readCertificatePair } from "./tls_files.ts";
 import {
   type Config,
   describeBackends,
@@ -124,9 +124,10 @@ export function parseConfig(text: string, fileName: string): Config {
 }
 
 /**
- * Checks each TLS listener's certificate files and each pool's `tls` files
- * (relative paths are taken from the config file's folder, and made absolute
- * in `config`), as problems of their keys.
+ * Checks each TLS listener's certificate files (or its ACME CA's `ca`) and
+ * each pool's `tls` files (relative paths, `tls.acme.storage` among them, are
+ * taken from the config file's folder and made absolute in `config`), as
+ * problems of their keys.
  */
 function certificateProblems(
   config: Config,
@@ -136,7 +137,8 @@ function certificateProblems(
 ): ReturnType<typeof issueProblems> {
   const folder = fileName.includes("/") ? fileName.slice(0, fileName.lastIndexOf("/") + 1) : "";
   const base = folder.startsWith("/") ? folder : `${Deno.cwd()}/${folder}`;
-  const absolute = (path: string) => path.startsWith("/") ? path : `${base}${path}`;
+  const absolute = (path: string) =>
+    path.startsWith("/") ? path : `${base}${path.replace(/^(?:\.\/)+/, "")}`;
   const problemAt = (path: PropertyKey[], detail: string) =>
     issueProblems(
       { code: "custom", message: detail, path, params: { detail }, input: undefined },
@@ -144,6 +146,14 @@ function certificateProblems(
       data,
     );
   const listeners = (config.listeners ?? []).flatMap((listener, index) => {
+    const { acme } = listener;
+    if (acme !== undefined) {
+      acme.storage = absolute(acme.storage);
+      if (acme.ca === undefined) return [];
+      acme.ca = absolute(acme.ca);
+      const ca = readCaCertificate(acme.ca);
+      return "problem" in ca ? problemAt(["listen", index, "tls", "acme", "ca"], ca.problem) : [];
+    }
     if (listener.tls === undefined) return [];
     listener.tls = { cert: absolute(listener.tls.cert), key: absolute(listener.tls.key) };
     const pair = readCertificatePair(listener.tls);
@@ -193,7 +203,13 @@ export async function loadConfig(path: string): Promise<Config> {
  */
 export function summarizeConfig(config: Config): string {
   const address = listenersOf(config).map((listener) =>
-    `${formatAddress(listener)}${listener.tls === undefined ? "" : " (tls)"}`
+    `${formatAddress(listener)}${
+      listener.acme !== undefined
+        ? ` (tls from acme: ${listener.acme.domains.join(" ")})`
+        : listener.tls === undefined
+        ? ""
+        : " (tls)"
+    }`
   ).join(" ");
   if (!namesPools(config)) {
     return `config ok: listen ${address}, strategy ${config.strategy}, ${

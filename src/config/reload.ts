@@ -4,7 +4,8 @@
  * kept in the same pool keep their objects (health, ejection, pools,
  * counters); removed ones, and pools removed whole, finish their in-flight
  * requests up to `timeouts.drain` before they are forgotten. A changed
- * listen address needs a restart and is only logged.
+ * listen address or certificate file needs a restart and is only logged;
+ * ACME's settings (domains, `renew_before`) apply.
  *
  * @module
  */
@@ -25,13 +26,20 @@ function showAddress(address: ListenConfig | null): string {
   return address === null ? "off" : formatAddress(address);
 }
 
-/** The listeners and their certificate files: a change of any needs a restart. */
+/**
+ * The listeners and their certificate files: a change of any needs a
+ * restart. ACME settings are not shown: they apply without one.
+ */
 function showListeners(listeners: ListenerConfig[] | undefined): string {
   return listeners === undefined
     ? "one plain listener"
     : listeners.map((listener) =>
       `${formatAddress(listener)}${
-        listener.tls ? ` (tls ${listener.tls.cert} ${listener.tls.key})` : ""
+        listener.tls
+          ? ` (tls ${listener.tls.cert} ${listener.tls.key})`
+          : listener.acme
+          ? " (tls from acme)"
+          : ""
       }`
     ).join(", ");
 }
@@ -133,7 +141,9 @@ export class ConfigReloader implements AsyncDisposable {
       showAddress,
     );
     next.workers = this.#keep("workers", previous.workers, next.workers, String);
-    const listeners = this.#keep("listeners", previous.listeners, next.listeners, showListeners);
+    const kept = this.#keep("listeners", previous.listeners, next.listeners, showListeners);
+    // The same listeners may bring new ACME settings (domains, renew_before): those apply.
+    const listeners = showListeners(kept) === showListeners(next.listeners) ? next.listeners : kept;
     if (listeners === undefined) delete next.listeners;
     else next.listeners = listeners;
     const changes = proxy.pools.apply(next, shared);
@@ -147,6 +157,7 @@ export class ConfigReloader implements AsyncDisposable {
     proxy.telemetry.configure(next);
     this.#admin.token = next.admin.token;
     proxy.config = next;
+    for (const listener of proxy.acmeListeners) listener.refresh();
     if (!quiet) {
       proxy.telemetry.configReloads.success++;
       this.#log(`config reloaded: ${this.#summary(next, changes)}`);

@@ -26,12 +26,14 @@ import {
   size,
 } from "./schema_parts.ts";
 import {
+  type AcmeConfig,
   type AdminConfig,
   type BackendTlsFiles,
   type Config,
   DEFAULT_EWMA,
   DEFAULT_HASH,
   type HealthCheckConfig,
+  isTls,
   type ListenerConfig,
   type PoolConfig,
 } from "./types.ts";
@@ -111,9 +113,42 @@ const PEM_PATH_TEXT = "the path of a PEM file";
 const pemPath = z.string({ error: PEM_PATH_TEXT }).min(1, { error: PEM_PATH_TEXT });
 const certificatePair = section({ cert: pemPath, key: pemPath });
 
+const DIRECTORY_TEXT = 'an https:// URL like "https://acme-v02.api.letsencrypt.org/directory"';
+/** A DNS name, or one under `*.`; lowercase is what the CA puts in the certificate. */
+const DOMAIN_PATTERN =
+  /^(?=.{1,253}$)(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/;
+const DOMAIN_TEXT = 'a DNS name like "example.com" or "*.example.com"';
+const EMAIL_TEXT = 'an e-mail address like "ops@example.com"';
+const RENEW_BEFORE_TEXT = `${DURATION_TEXT}, or days like "30d"; default a third of the lifetime`;
+/** A certificate lives at most 398 days (CA/Browser Forum); a longer window is a typo. */
+const MAX_RENEW_BEFORE_DAYS = 3650;
+
+/** `tls.acme`: a certificate an ACME CA issues; the checks of `ca` and `storage` are in config.ts. */
+const acmeSection = section({
+  directory: z.string({ error: DIRECTORY_TEXT }).refine(
+    (url) => /^https:\/\//i.test(url) && URL.canParse(url),
+    { error: DIRECTORY_TEXT },
+  ),
+  email: z.string({ error: EMAIL_TEXT }).regex(/^[^\s@]+@[^\s@]+$/, { error: EMAIL_TEXT })
+    .optional(),
+  domains: z.array(
+    z.string({ error: DOMAIN_TEXT }).transform((name) => name.toLowerCase()).pipe(
+      z.string().regex(DOMAIN_PATTERN, { error: DOMAIN_TEXT }),
+    ),
+    { error: "a list of domain names" },
+  ).min(1, { error: "at least one domain" }),
+  storage: z.string({ error: "a folder path" }).min(1, { error: "a folder path" })
+    .default("./acme"),
+  renew_before: durationValue(1, RENEW_BEFORE_TEXT, MAX_RENEW_BEFORE_DAYS).optional(),
+  ca: pemPath.optional(),
+  challenge: choice({ "http-01": "http-01", "tls-alpn-01": "tls-alpn-01" } as const)
+    .default("http-01"),
+});
+
 /**
  * A listener's `tls`: `cert` and `key`, or `certificates` (which would be
- * chosen by SNI; Deno 2.9's server takes one certificate, so one entry only).
+ * chosen by SNI; Deno 2.9's server takes one certificate, so one entry only),
+ * or `acme`.
  */
 const tlsSection = section({
   cert: pemPath.optional(),
@@ -121,6 +156,7 @@ const tlsSection = section({
   certificates: z.array(certificatePair, { error: "a list of { cert, key }" }).min(1, {
     error: "at least one { cert, key }",
   }).optional(),
+  acme: acmeSection.optional(),
 });
 
 const listenerSection = section({
@@ -338,6 +374,17 @@ const configSchema = section({
     }
     addresses.set(address, index);
   });
+  const acmeAt = listeners.findIndex((listener) => listener.acme !== undefined);
+  if (acmeAt !== -1 && listeners.every(isTls)) {
+    const detail = "tls.acme answers the CA's http-01 challenges on a plain listener: " +
+      "add one (the CA connects to port 80)";
+    ctx.addIssue({
+      code: "custom",
+      message: detail,
+      path: ["listen", acmeAt, "tls", "acme"],
+      params: { detail },
+    });
+  }
   for (const listener of listeners) {
     const clash = listenClash(listener, admin.listen);
     if (clash !== undefined) {
@@ -352,7 +399,7 @@ const configSchema = section({
     backends: resolveBackends(config.backends ?? [], config.transport, config.slow_start),
     admin,
   };
-  if (listeners.length > 1 || listeners[0].tls !== undefined) resolved.listeners = listeners;
+  if (listeners.length > 1 || isTls(listeners[0])) resolved.listeners = listeners;
   if (hash !== undefined) resolved.hash = hash;
   if (ewma !== undefined) resolved.ewma = ewma;
   if (pools !== undefined) {
@@ -374,9 +421,20 @@ function resolveListener(
   const { host, port, tls } = listener;
   if (tls === undefined) return { host, port };
   const at = ["listen", index, "tls"];
-  const report = (detail: string) =>
-    ctx.addIssue({ code: "custom", message: detail, path: at, params: { detail } });
+  const report = (detail: string, key?: string) =>
+    ctx.addIssue({
+      code: "custom",
+      message: detail,
+      path: key === undefined ? at : [...at, ...key.split(".")],
+      params: { detail },
+    });
   const given = (tls.cert !== undefined || tls.key !== undefined) ? 1 : 0;
+  if (tls.acme !== undefined) {
+    if (given || tls.certificates !== undefined) {
+      report("give acme, or certificate files, not both");
+    }
+    return { host, port, acme: resolveAcme(tls.acme, (detail, key) => report(detail, key)) };
+  }
   if (tls.certificates !== undefined && given) {
     report("give cert and key, or certificates, not both");
   } else if (tls.certificates !== undefined && tls.certificates.length > 1) {
@@ -389,6 +447,35 @@ function resolveListener(
   }
   const pair = tls.certificates?.[0] ?? { cert: tls.cert ?? "", key: tls.key ?? "" };
   return { host, port, tls: pair };
+}
+
+/**
+ * `tls.acme` as the config keeps it; reports what Deno or the challenge
+ * cannot do. `storage` and `ca` are made absolute by config.ts.
+ */
+function resolveAcme(
+  acme: z.output<typeof acmeSection>,
+  report: (detail: string, key: string) => void,
+): AcmeConfig {
+  const { challenge, ...rest } = acme;
+  if (challenge === "tls-alpn-01") {
+    report(
+      "tls-alpn-01 needs a certificate chosen per handshake (by ALPN and SNI), which Deno's " +
+        "server cannot do: use http-01 with a plain listener on port 80",
+      "acme.challenge",
+    );
+  }
+  const wildcard = acme.domains.find((domain) => domain.startsWith("*."));
+  if (wildcard !== undefined) {
+    report(
+      `${wildcard}: a wildcard certificate needs the dns-01 challenge; http-01 cannot prove it ` +
+        "(the CA would refuse the order)",
+      "acme.domains",
+    );
+  }
+  const duplicate = acme.domains.find((domain, i) => acme.domains.indexOf(domain) !== i);
+  if (duplicate !== undefined) report(`${duplicate} is listed twice`, "acme.domains");
+  return { ...rest, challenge: "http-01" };
 }
 
 type BackendInput = NonNullable<z.output<typeof backendList>>[number];

@@ -8,8 +8,6 @@
 
 import { z } from "zod";
 
-/** Durations are whole milliseconds from 1 to this (24 hours). */
-const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
 /** Large enough for any real traffic split, small enough that weight sums stay exact. */
 export const MAX_WEIGHT = 1_000_000;
 
@@ -18,8 +16,9 @@ const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
   s: 1000,
   m: 60_000,
   h: 3_600_000,
+  d: 86_400_000,
 };
-const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   B: 1,
@@ -31,9 +30,10 @@ const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s?(B|KiB|MiB|GiB)$/;
 
 /**
  * Converts a duration to milliseconds: a string with a unit (`"250ms"`,
- * `"5s"`, `"1.5m"`, `"1h"`) or a plain number of milliseconds. The result is
- * rounded to whole milliseconds; `undefined` means the value is not a
- * duration. Bounds are not checked here: the schema wants 1ms to 24h.
+ * `"5s"`, `"1.5m"`, `"1h"`, `"30d"`) or a plain number of milliseconds. The
+ * result is rounded to whole milliseconds; `undefined` means the value is not
+ * a duration. Bounds are not checked here: the schema wants 1ms to 24h (days
+ * only where a key says so).
  *
  * @example
  * ```ts
@@ -76,11 +76,15 @@ export function parseSize(value: string | number): number | undefined {
 export const DURATION_TEXT = 'a duration like "250ms", "5s", "1m" or a number of milliseconds';
 
 /**
- * A duration from `minMs` (1 unless 0 means "off") to 24 h, in milliseconds,
- * without a default: `description` goes into the JSON schema.
+ * A duration from `minMs` (1 unless 0 means "off") to `maxDays` days (24 h
+ * unless a key says more), in milliseconds, without a default: `description`
+ * goes into the JSON schema.
  */
-export function durationValue(minMs: number, description: string) {
-  const rangeText = `a duration from ${minMs === 0 ? "0s" : "1ms"} to 24h`;
+export function durationValue(minMs: number, description: string, maxDays = 1) {
+  const maxMs = maxDays * DURATION_UNITS_MS.d;
+  const rangeText = `a duration from ${minMs === 0 ? "0s" : "1ms"} to ${
+    maxDays === 1 ? "24h" : `${maxDays}d`
+  }`;
   return z.union([z.string().regex(DURATION_PATTERN, { error: DURATION_TEXT }), z.number()], {
     error: DURATION_TEXT,
   })
@@ -91,7 +95,7 @@ export function durationValue(minMs: number, description: string) {
         ctx.addIssue({ code: "custom", message: DURATION_TEXT, input: value });
         return z.NEVER;
       }
-      if (ms < minMs || ms > MAX_DURATION_MS) {
+      if (ms < minMs || ms > maxMs) {
         ctx.addIssue({ code: "custom", message: rangeText, input: value });
         return z.NEVER;
       }

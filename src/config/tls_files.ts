@@ -21,7 +21,7 @@ import type { BackendTlsConfig, BackendTlsFiles } from "./types.ts";
  * ```
  */
 export type CertificatePair =
-  | { cert: string; key: string; notAfter: Date }
+  | { cert: string; key: string; notBefore: Date; notAfter: Date; names: string[] }
   | { problem: string; file: "cert" | "key" };
 
 /** Reads and checks the pair at `paths`; `problem` says what is wrong, naming the file. */
@@ -52,7 +52,10 @@ export function readCertificatePair(paths: { cert: string; key: string }): Certi
   if (notAfter.getTime() <= Date.now()) {
     return { problem: `${paths.cert} expired on ${notAfter.toISOString()}`, file: "cert" };
   }
-  return { cert, key, notAfter };
+  const names = (certificate.subjectAltName ?? "").split(", ").flatMap((entry) =>
+    entry.startsWith("DNS:") ? [entry.slice(4).toLowerCase()] : []
+  );
+  return { cert, key, notBefore: new Date(certificate.validFrom), notAfter, names };
 }
 
 /**

@@ -295,6 +295,43 @@ export interface DiscoveryConfig {
  */
 export interface ListenerConfig extends ListenConfig {
   tls?: TlsConfig;
+  /** A certificate from an ACME CA instead of files: such a listener is TLS too. */
+  acme?: AcmeConfig;
+}
+
+/**
+ * Where a listener's certificate comes from when an ACME CA issues it
+ * (`tls.acme` in the file): orders, renewal and storage.
+ *
+ * @example
+ * ```ts
+ * const acme: AcmeConfig = {
+ *   directory: "https://acme-v02.api.letsencrypt.org/directory",
+ *   domains: ["example.com", "www.example.com"],
+ *   storage: "/etc/lb/acme",
+ *   challenge: "http-01",
+ * };
+ * ```
+ */
+export interface AcmeConfig {
+  /** The CA's directory URL, `https://`. */
+  directory: string;
+  /** The account's contact address, if any. */
+  email?: string;
+  /** The names of the one certificate, lowercase, in the file's order. */
+  domains: string[];
+  /** An absolute folder for the account key and the certificates. */
+  storage: string;
+  /** Milliseconds before expiry at which to renew; absent: a third of the lifetime. */
+  renew_before?: number;
+  /** An absolute path of a PEM CA certificate trusted for the directory's own HTTPS. */
+  ca?: string;
+  challenge: "http-01";
+}
+
+/** Whether `listener` speaks TLS: with certificate files or with an ACME certificate. */
+export function isTls(listener: ListenerConfig): boolean {
+  return listener.tls !== undefined || listener.acme !== undefined;
 }
 
 /**

@@ -1,17 +1,19 @@
 /**
  * A TLS listener whose certificate can change without a restart. Deno.serve
- * takes its certificate once, so when the certificate or key file changes a
- * second server starts on the same port (`reusePort`) with the new pair and
- * the first one drains: new handshakes get the new certificate, connections
- * and requests in flight finish undisturbed. A new pair that cannot be used
- * (unreadable, not PEM, not each other's, expired) is logged and the old one
- * stays.
+ * takes its certificate once, so when the certificate's source changes (its
+ * files are written, or a new one lands in a watched folder) a second server
+ * starts on the same port (`reusePort`) with the new pair and the first one
+ * drains: new handshakes get the new certificate, connections and requests
+ * in flight finish undisturbed. A new pair that cannot be used (unreadable,
+ * not PEM, not each other's, expired) is logged and the old one stays. A
+ * listener may also start before its first certificate exists (ACME): it
+ * holds its port and begins serving once the source has a usable pair.
  *
  * @module
  */
 
 import type { TlsConfig } from "../config/types.ts";
-import { readCertificatePair } from "../config/tls_files.ts";
+import { type CertificatePair, readCertificatePair } from "../config/tls_files.ts";
 
 /** Changes closer together than this are one: certbot writes the cert, then the key. */
 const SETTLE_MS = 200;
@@ -24,45 +26,83 @@ export interface Listening {
   shutdown(): Promise<void>;
 }
 
+/** Where a listener's certificate comes from, and what to watch for a new one. */
+export interface CertificateSource {
+  /** Files whose change may bring a new pair. */
+  readonly files: string[];
+  /** Folders in which any change may bring a new pair. */
+  readonly folders: string[];
+  /** The pair to serve now, or why there is none. */
+  read(): CertificatePair;
+  /** Without a first pair: throw (false), or wait for one (true). */
+  readonly mayWait: boolean;
+}
+
+/** The source of a listener's `tls` files. */
+export function certificateFiles(tls: TlsConfig): CertificateSource {
+  return {
+    files: [tls.cert, tls.key],
+    folders: [],
+    read: () => readCertificatePair(tls),
+    mayWait: false,
+  };
+}
+
+/** A TLS listener that can also be told to look at its source again. */
+export interface RotatingListening extends Listening {
+  /** Reads the source now and rotates when it has a different pair (a reload changed what it names). */
+  refresh(): void;
+}
+
 /** What a rotating server is started with. */
 export interface RotatingTlsOptions {
   hostname: string;
   port: number;
-  tls: TlsConfig;
+  source: CertificateSource;
   /** Starts Deno.serve with these options and a certificate pair. */
   serve(options: { hostname: string; port: number; cert: string; key: string }): Listening;
   log: (line: string) => void;
 }
 
 /**
- * Serves with the pair in `tls`'s files, and with each new pair they get.
- * Throws when the first pair cannot be used.
+ * Serves with the source's pair, and with each new pair it gets. Throws
+ * when there is no first pair and the source may not wait for one.
  *
  * @example
  * ```ts
  * const server = serveRotatingTls({
- *   hostname: "0.0.0.0", port: 443, tls: { cert: "/etc/lb/site.pem", key: "/etc/lb/site.key" },
+ *   hostname: "0.0.0.0", port: 443,
+ *   source: certificateFiles({ cert: "/etc/lb/site.pem", key: "/etc/lb/site.key" }),
  *   serve: (options) => Deno.serve({ ...options, reusePort: true }, handler),
  *   log: console.error,
  * });
  * await server.shutdown();
  * ```
  */
-export function serveRotatingTls(options: RotatingTlsOptions): Listening {
-  const { tls, log } = options;
-  const first = readCertificatePair(tls);
-  if ("problem" in first) throw new Error(first.problem);
-  let current = options.serve({ hostname: options.hostname, port: options.port, ...first });
-  const addr = current.addr;
+export function serveRotatingTls(options: RotatingTlsOptions): RotatingListening {
+  const { source, log } = options;
+  const first = source.read();
+  if ("problem" in first && !source.mayWait) throw new Error(first.problem);
+  let current: Listening | undefined;
+  let currentCert: string | undefined;
+  const addr: Deno.NetAddr = "problem" in first
+    ? { transport: "tcp", hostname: options.hostname, port: holdPort(options) }
+    : (current = options.serve({ hostname: options.hostname, port: options.port, ...first }))
+      .addr;
+  if (!("problem" in first)) currentCert = first.cert;
   const draining = new Set<Promise<void>>();
   const where = `https://${addr.hostname}:${addr.port}`;
+  if ("problem" in first) log(`tls ${where}: waiting for its certificate (${first.problem})`);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const rotate = () => {
-    const pair = readCertificatePair(tls);
+    const pair = source.read();
     if ("problem" in pair) {
-      log(`tls ${where}: new certificate refused, keeping the one in force: ${pair.problem}`);
+      if (current !== undefined && !source.mayWait) {
+        log(`tls ${where}: new certificate refused, keeping the one in force: ${pair.problem}`);
+      }
       return;
     }
+    if (pair.cert === currentCert) return;
     let next: Listening;
     try {
       next = options.serve({ hostname: addr.hostname, port: addr.port, ...pair });
@@ -73,46 +113,70 @@ export function serveRotatingTls(options: RotatingTlsOptions): Listening {
     }
     const previous = current;
     current = next;
+    currentCert = pair.cert;
+    if (previous === undefined) {
+      log(
+        `tls ${where}: listening with its certificate, valid until ${pair.notAfter.toISOString()}`,
+      );
+      return;
+    }
     const drained = previous.shutdown().finally(() => draining.delete(drained));
     draining.add(drained);
     log(`tls ${where}: certificate rotated, valid until ${pair.notAfter.toISOString()}`);
   };
-  const watcher = watchFiles([tls.cert, tls.key], () => {
+  const watcher = watchPaths(source, () => {
     clearTimeout(timer);
     timer = setTimeout(rotate, SETTLE_MS);
   });
   let stopped: Promise<void> | undefined;
   return {
     addr,
+    refresh: rotate,
     shutdown: () =>
       stopped ??= (async () => {
         clearTimeout(timer);
         await watcher.close();
-        await Promise.all([current.shutdown(), ...draining]);
+        await Promise.all([current?.shutdown(), ...draining]);
       })(),
   };
 }
 
 /**
- * Calls `onChange` when one of `paths` is written, replaced or renamed over,
- * or the `..data` link beside it swapped (a Kubernetes secret volume).
+ * The port a listener without its certificate yet will take: the given one,
+ * or for port 0 one the OS picks now (held only until it is known).
  */
-function watchFiles(paths: string[], onChange: () => void): { close(): Promise<void> } {
+function holdPort(options: { hostname: string; port: number }): number {
+  if (options.port !== 0) return options.port;
+  const probe = Deno.listen({ hostname: options.hostname, port: 0 });
+  const { port } = probe.addr as Deno.NetAddr;
+  probe.close();
+  return port;
+}
+
+/**
+ * Calls `onChange` when one of the source's files is written, replaced or
+ * renamed over, or the `..data` link beside it swapped (a Kubernetes secret
+ * volume), or anything in one of its folders changes.
+ */
+function watchPaths(source: CertificateSource, onChange: () => void): { close(): Promise<void> } {
   // Events name real paths: a folder reached through a link is watched at its target.
-  const real = paths.map((path) => {
+  const real = source.files.map((path) => {
     const slash = path.lastIndexOf("/");
     const folder = Deno.realPathSync(path.slice(0, slash) || "/");
     return { folder, file: `${folder === "/" ? "" : folder}${path.slice(slash)}` };
   });
-  const folders = [...new Set(real.map(({ folder }) => folder))];
+  const watchedFolders = source.folders.map((folder) => Deno.realPathSync(folder));
+  const folders = [...new Set([...real.map(({ folder }) => folder), ...watchedFolders])];
   const watched = new Set([
     ...real.map(({ file }) => file),
     ...folders.map((folder) => `${folder === "/" ? "" : folder}/..data`),
   ]);
+  const inWatchedFolder = (path: string) =>
+    watchedFolders.some((folder) => path.slice(0, path.lastIndexOf("/")) === folder);
   const watcher = Deno.watchFs(folders, { recursive: false });
   const watching = (async () => {
     for await (const event of watcher) {
-      if (event.paths.some((path) => watched.has(path))) onChange();
+      if (event.paths.some((path) => watched.has(path) || inWatchedFolder(path))) onChange();
     }
   })();
   return {

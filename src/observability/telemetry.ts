@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { AcmeStats, CertificateStatus } from "../acme/certificate_manager.ts";
 import { type Cidr, inAnyCidr, parseCidr } from "../admin/cidr.ts";
 import {
   type Config,
@@ -236,6 +237,8 @@ export interface Status {
   backends: BackendStatus[];
   pools: PoolStatus[];
   routes: RouteConfig[];
+  /** The ACME certificates: names, expiry, the next order, the last failure. */
+  certificates: CertificateStatus[];
 }
 
 /**
@@ -280,6 +283,8 @@ export class Telemetry {
   peers: (() => Promise<(TelemetrySnapshot | undefined)[]>) | undefined;
   /** DNS discovery's lookups, in the primary isolate. */
   lookups: (() => LookupStats[]) | undefined;
+  /** ACME's orders and certificates, in the primary isolate. */
+  certificates: (() => AcmeStats) | undefined;
 
   constructor(parts: { config: Config; pools: PoolSet; accessLog: AccessLog }) {
     this.#config = parts.config;
@@ -526,6 +531,22 @@ export class Telemetry {
     for (const { pool, dns, backends } of lookups) {
       text.sample("lb_dns_backends", { pool, dns }, backends);
     }
+    const acme = this.certificates?.() ?? { orders: { success: 0, failure: 0 }, certificates: [] };
+    text.family("lb_acme_orders_total", "counter", "ACME certificate orders, by result.");
+    for (const [result, count] of Object.entries(acme.orders)) {
+      text.sample("lb_acme_orders_total", { result }, count);
+    }
+    text.family(
+      "lb_certificate_expiry_seconds",
+      "gauge",
+      "When each ACME certificate in force expires, as a Unix time in seconds, by domain.",
+    );
+    for (const { domains, not_after } of acme.certificates) {
+      if (not_after === null) continue;
+      for (const domain of domains) {
+        text.sample("lb_certificate_expiry_seconds", { domain }, Date.parse(not_after) / 1000);
+      }
+    }
     text.family("lb_config_reloads_total", "counter", "Config reloads, by result.");
     for (const [result, count] of Object.entries(this.configReloads)) {
       text.sample("lb_config_reloads_total", { result }, count);
@@ -677,6 +698,7 @@ export class Telemetry {
       backends: pools.flatMap((pool) => pool.backends),
       pools,
       routes: routeConfigs(this.#config),
+      certificates: this.certificates?.().certificates ?? [],
     };
   }
 

@@ -89,7 +89,13 @@ export class WorkerPool {
   /** Puts a reloaded config in force in every worker, over the primary's current `shared` state. */
   configure(config: Config, shared: SharedPoolsState): void {
     this.#config = { ...config, listen: this.#listen };
-    if (this.#listeners !== undefined) this.#config.listeners = this.#listeners;
+    if (this.#listeners !== undefined) {
+      // The ports stay the primary's; ACME's settings are the new config's.
+      this.#config.listeners = this.#listeners.map((listener, i) => {
+        const acme = config.listeners?.[i]?.acme;
+        return acme === undefined ? listener : { ...listener, acme };
+      });
+    }
     this.#shared = shared;
     for (const { worker } of this.#running) {
       worker.postMessage({ type: "configure", config: this.#config, shared } as WorkerCommand);
