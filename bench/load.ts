@@ -14,10 +14,17 @@ import type { LoadGenerator } from "./load/generator.ts";
 import { heyGenerator } from "./load/hey.ts";
 import { detectTools, type Machine, machineInfo, type Tools } from "./load/machine.ts";
 import { Supervisor } from "./load/processes.ts";
-import { renderScenario, REPORT_NOTES, summarizeScenario } from "./load/report.ts";
+import { type ConnectionsResult, measureConnections } from "./load/connections.ts";
+import {
+  renderConnections,
+  renderScenario,
+  REPORT_NOTES,
+  summarizeScenario,
+} from "./load/report.ts";
 import { estimateSeconds, type Measurement, type Plan, runPlan, WARMUP_S } from "./load/runner.ts";
 import { SCENARIOS } from "./load/scenarios.ts";
 import { buildSetups, type Setup } from "./load/setups.ts";
+import type { TargetContext } from "./load/target.ts";
 import { wrkGenerator } from "./load/wrk.ts";
 
 const RESULTS_DIR = new URL("./results", import.meta.url).pathname;
@@ -28,7 +35,7 @@ async function main(args: string[]): Promise<number> {
   let selection: SetupSelection;
   const [machine, tools] = await Promise.all([machineInfo(), detectTools()]);
   try {
-    options = parseLoadArgs(args, `${RESULTS_DIR}load-${stamp}.json`);
+    options = parseLoadArgs(args, `${RESULTS_DIR}/load-${stamp}.json`);
     selection = selectSetups(buildSetups(tools), options.only);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
@@ -41,6 +48,12 @@ async function main(args: string[]): Promise<number> {
   }
   if (tools.wrk === undefined && tools.hey === undefined) {
     console.error("neither wrk nor hey is installed: apt-get install -y wrk");
+    return 1;
+  }
+  if (options.generator !== undefined && tools[options.generator] === undefined) {
+    console.error(
+      `--generator ${options.generator}: not installed (apt-get install -y ${options.generator})`,
+    );
     return 1;
   }
   const dir = await Deno.makeTempDir({ prefix: "deno-lb-bench-" });
@@ -57,7 +70,7 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSignal);
   let succeeded = false;
   try {
-    const generator = chooseGenerator(tools, supervisor, dir);
+    const generator = chooseGenerator(tools, supervisor, dir, options.generator);
     const run = { options, machine, tools, generator, selection, dir, supervisor };
     succeeded = await benchmark(run, interrupt.signal);
     return succeeded ? 0 : 1;
@@ -93,10 +106,15 @@ function selectSetups(all: Setup[], only: string[] | undefined): SetupSelection 
   };
 }
 
-/** wrk when installed, else hey. */
-function chooseGenerator(tools: Tools, supervisor: Supervisor, dir: string): LoadGenerator {
-  return tools.wrk !== undefined
-    ? wrkGenerator(supervisor, dir, tools.wrk)
+/** The one `--generator` names, else wrk when installed, else hey. */
+function chooseGenerator(
+  tools: Tools,
+  supervisor: Supervisor,
+  dir: string,
+  wanted: "wrk" | "hey" | undefined,
+): LoadGenerator {
+  return (wanted ?? (tools.wrk !== undefined ? "wrk" : "hey")) === "wrk"
+    ? wrkGenerator(supervisor, dir, tools.wrk!)
     : heyGenerator(supervisor, dir);
 }
 
@@ -127,11 +145,18 @@ async function benchmark(run: Run, interrupted: AbortSignal): Promise<boolean> {
   console.error(estimateLine(plan) + notRun);
   const startedAt = new Date();
   const backends = await startBackends(run.supervisor, run.dir, run.tools.nginx);
-  const context = { supervisor: run.supervisor, dir: run.dir, backendPorts: backends.ports };
+  const context: TargetContext = {
+    supervisor: run.supervisor,
+    dir: run.dir,
+    backendPorts: backends.ports,
+  };
   const measurements = await runPlan(plan, run.generator, context, interrupted, (m) => {
     console.error(progressLine(m, plan));
   });
   interrupted.throwIfAborted();
+  const connections = options.connectionsScenario
+    ? await runConnections(run, context, interrupted)
+    : [];
   const summaries = Object.fromEntries(
     plan.scenarios.map((s) => [s.name, summarizeScenario(s, plan.setups, measurements)]),
   );
@@ -139,6 +164,9 @@ async function benchmark(run: Run, interrupted: AbortSignal): Promise<boolean> {
   console.log(["## Load benchmark", "", header, "", REPORT_NOTES + notRun, ""].join("\n"));
   for (const scenario of plan.scenarios) {
     console.log(renderScenario(scenario, summaries[scenario.name]) + "\n");
+  }
+  if (options.connectionsScenario) {
+    console.log(renderConnections(connections, options.idleS) + "\n");
   }
   await writeJson(options.jsonPath, {
     startedAt: startedAt.toISOString(),
@@ -154,9 +182,43 @@ async function benchmark(run: Run, interrupted: AbortSignal): Promise<boolean> {
     notRun: selection.notRun,
     summaries,
     measurements,
+    connections: connections.map(({ setup, result, error }) => ({
+      setup: setup.id,
+      result,
+      error,
+    })),
   });
   console.error(`raw results: ${options.jsonPath} (took ${formatSeconds(elapsedS(startedAt))})`);
-  return measurements.every((m) => m.error === undefined);
+  return measurements.every((m) => m.error === undefined) &&
+    connections.every((c) => c.error === undefined);
+}
+
+/** The connections scenario once per proxy setup (the backend direct has no memory to report). */
+async function runConnections(
+  run: Run,
+  context: TargetContext,
+  interrupted: AbortSignal,
+): Promise<{ setup: Setup; result?: ConnectionsResult; error?: string }[]> {
+  const results = [];
+  for (const setup of run.selection.setups.filter((one) => one.id !== "direct")) {
+    try {
+      const result = await measureConnections(
+        setup,
+        context,
+        run.options.clients,
+        run.options.idleS,
+      );
+      results.push({ setup, result });
+      console.error(
+        `connections ${setup.id}: ${result.clients} answered in ${result.burstS.toFixed(2)} s, ` +
+          `${result.kibPerConnection.toFixed(1)} KiB each, ${result.failed} failed`,
+      );
+    } catch (error) {
+      interrupted.throwIfAborted();
+      results.push({ setup, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return results;
 }
 
 function estimateLine(plan: Plan): string {

@@ -123,8 +123,17 @@ function signalQuietly(send: () => void): void {
   }
 }
 
+/**
+ * The processes that do a proxy's work: its children when it has some
+ * (nginx's workers, not its master), else itself.
+ */
+export function workingPids(pid: number): number[] {
+  const children = childPids(pid);
+  return children.length > 0 ? children : [pid];
+}
+
 /** The direct children of `pid` (e.g. nginx's workers), from /proc. */
-export function childPids(pid: number): number[] {
+function childPids(pid: number): number[] {
   try {
     const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`);
     return text.trim().split(/\s+/).filter((item) => item !== "").map(Number);

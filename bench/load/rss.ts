@@ -7,7 +7,7 @@
  * @module
  */
 
-import { childPids } from "./processes.ts";
+import { workingPids } from "./processes.ts";
 
 const SAMPLE_INTERVAL_MS = 200;
 
@@ -42,11 +42,13 @@ export class RssSampler implements Disposable {
   }
 
   #sample(): void {
-    const children = childPids(this.pid);
-    const pids = children.length > 0 ? children : [this.pid];
-    const total = pids.reduce((sum, pid) => sum + rssKiB(pid), 0);
-    this.#peakKiB = Math.max(this.#peakKiB, total);
+    this.#peakKiB = Math.max(this.#peakKiB, rssOf(this.pid));
   }
+}
+
+/** The RSS of `pid`'s working processes (see the module comment) now, in KiB. */
+export function rssOf(pid: number): number {
+  return workingPids(pid).reduce((sum, one) => sum + rssKiB(one), 0);
 }
 
 /** VmRSS of one process in KiB, 0 once it is gone. */

@@ -8,7 +8,8 @@
  */
 
 import type { LoadGenerator, LoadResult } from "./generator.ts";
-import { RssSampler } from "./rss.ts";
+import { cpuSeconds } from "./cpu_time.ts";
+import { rssOf, RssSampler } from "./rss.ts";
 import type { Scenario, ScenarioName } from "./scenarios.ts";
 import type { Setup } from "./setups.ts";
 import type { Target, TargetContext } from "./target.ts";
@@ -30,6 +31,10 @@ export interface Measurement {
   result?: LoadResult;
   /** The proxy's peak RSS; none for the backend hit directly. */
   peakRssKiB?: number;
+  /** The proxy's RSS once started and one request answered, before the load. */
+  idleRssKiB?: number;
+  /** The proxy's CPU time (user and system) over the measured run, per completed request. */
+  cpuUsPerRequest?: number;
   error?: string;
 }
 
@@ -84,14 +89,16 @@ async function measure(
   context: TargetContext,
   setup: Setup,
   scenario: Scenario,
-): Promise<{ result: LoadResult; peakRssKiB?: number }> {
+): Promise<Omit<Measurement, "round" | "scenario" | "setup">> {
   const target = await setup.start(context);
   try {
     const url = target.origin + scenario.path;
     await checkResponse(url, scenario);
+    const idleRssKiB = target.process === undefined ? undefined : rssOf(target.process.pid);
     const spec = { url, scenario, connections: plan.connections };
     await generator.run({ ...spec, durationS: WARMUP_S });
-    return await sampledRun(target, () => generator.run({ ...spec, durationS: plan.durationS }));
+    const run = () => generator.run({ ...spec, durationS: plan.durationS });
+    return { ...await sampledRun(target, run), idleRssKiB };
   } finally {
     await target.process?.stop();
   }
@@ -100,11 +107,14 @@ async function measure(
 async function sampledRun(
   target: Target,
   run: () => Promise<LoadResult>,
-): Promise<{ result: LoadResult; peakRssKiB?: number }> {
+): Promise<{ result: LoadResult; peakRssKiB?: number; cpuUsPerRequest?: number }> {
   if (target.process === undefined) return { result: await run() };
-  using sampler = new RssSampler(target.process.pid);
+  const { pid } = target.process;
+  using sampler = new RssSampler(pid);
+  const cpuBefore = cpuSeconds(pid);
   const result = await run();
-  return { result, peakRssKiB: sampler.peakKiB() };
+  const cpuUsPerRequest = (cpuSeconds(pid) - cpuBefore) * 1e6 / Math.max(1, result.requests);
+  return { result, peakRssKiB: sampler.peakKiB(), cpuUsPerRequest };
 }
 
 /** One request before the load: the target must answer 200 with the scenario's body size. */

@@ -1,12 +1,14 @@
 /**
  * The setups the load benchmark compares, built in one list: the backend
- * hit directly, this balancer per transport and worker count, HAProxy and nginx.
+ * hit directly, the floor (the cheapest forwarder on Deno), this balancer
+ * per transport, worker count and routing, HAProxy and nginx.
  *
  * @module
  */
 
 import { type BalancerSettings, startBalancer } from "./balancer.ts";
 import type { Tools } from "./machine.ts";
+import { startFloor } from "./floor.ts";
 import { startHaproxy, startNginxProxy } from "./peers.ts";
 import type { Target, TargetContext } from "./target.ts";
 
@@ -29,7 +31,9 @@ export interface Setup {
 export function buildSetups(tools: Tools): Setup[] {
   return [
     { id: "direct", label: "backend direct", start: direct },
+    { id: "floor", label: "floor (Deno.serve + Deno.connect)", start: startFloor },
     balancer("http1", "deno-lb http1", { transport: "http1" }),
+    balancer("http1-routes", "deno-lb http1, 20 routes", { transport: "http1", routes: 20 }),
     balancer("http1-w2", "deno-lb http1 ×2 workers", { transport: "http1", workers: 2 }),
     balancer("fetch", "deno-lb fetch", { transport: "fetch" }),
     peer("haproxy", "HAProxy", tools.haproxy, startHaproxy),

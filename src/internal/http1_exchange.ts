@@ -247,7 +247,11 @@ export class Http1Exchange
     idleRead: Promise<number> | null,
   ): Promise<ResponseHead | null> {
     try {
-      await this.#write(connection.conn, this.#head.bytes);
+      // The head almost always goes out in one write: #write only for the rest.
+      const head = this.#head.bytes;
+      const written = await connection.conn.write(head);
+      if (written > 0) this.#sent = true;
+      if (written < head.byteLength) await this.#write(connection.conn, head.subarray(written));
     } catch (error) {
       if (idleRead !== null && this.#stopError() === null && isStaleError(error)) {
         connection.close();
@@ -329,7 +333,8 @@ export class Http1Exchange
     };
     this.#keepAlive = !this.#head.close && !head.close && (head.minorVersion > 0 || head.keepAlive);
     if (this.#headRequest || status === 204 || status === 304 || head.contentLength === 0) {
-      await this.#finish(this.#keepAlive && this.#pos === this.#end);
+      const finishing = this.#finish(this.#keepAlive && this.#pos === this.#end);
+      if (finishing !== undefined) await finishing;
       return response;
     }
     if (head.chunked) {
@@ -340,7 +345,8 @@ export class Http1Exchange
       const pos = this.#pos;
       this.#pos = pos + head.contentLength;
       response.body = this.#buffer.slice(pos, this.#pos);
-      await this.#finish(this.#keepAlive && this.#pos === this.#end);
+      const finishing = this.#finish(this.#keepAlive && this.#pos === this.#end);
+      if (finishing !== undefined) await finishing;
       return response;
     } else if (head.contentLength > 0) {
       this.#mode = LENGTH_BODY;
@@ -460,14 +466,19 @@ export class Http1Exchange
    * first, then gives back the connection (reused only when `reusable` and the
    * whole request went out) and, after a streamed body, every handed-off resource.
    */
-  async #finish(reusable: boolean): Promise<void> {
+  #finish(reusable: boolean): Promise<void> | undefined {
     this.#phase = DONE_PHASE;
     this.#ctx.signal.removeEventListener("abort", this);
     if (!reusable || this.#writing) {
       reusable = false;
       this.#lease.connection?.close();
     }
-    await this.#stopWriter();
+    // Without a request body writer (a GET) the exchange ends now, with no promise to wait for.
+    if (this.#writer === null) return this.#release(reusable);
+    return this.#stopWriter().then(() => this.#release(reusable));
+  }
+
+  #release(reusable: boolean): undefined {
     this.#lease.reusable = reusable && this.#requestDone && this.#failure === null;
     if (this.#stack !== null) this.#stack.dispose();
     else this.#lease[Symbol.dispose]();

@@ -79,24 +79,31 @@ export class Http1Transport implements Transport {
    * CR, LF or NUL (nothing is written then), and with `ctx.signal.reason` when
    * the client went away first.
    */
-  async send(
+  send(
     ctx: RequestContext,
     backend: Backend,
     request: UpstreamRequest,
   ): Promise<UpstreamResponse> {
     const own = request.timeouts;
-    return await new Http1Exchange(
-      ctx,
-      this.#pool,
-      backend.url,
-      request,
-      own?.response === undefined
-        ? this.#responseTimeouts
-        : this.#ownQueue("response", own.response, expireExchange),
-      own?.idle === undefined
-        ? this.#idleTimeouts
-        : this.#ownQueue("idle", own.idle, stallExchange),
-    ).run();
+    let exchange: Http1Exchange;
+    try {
+      exchange = new Http1Exchange(
+        ctx,
+        this.#pool,
+        backend.url,
+        request,
+        own?.response === undefined
+          ? this.#responseTimeouts
+          : this.#ownQueue("response", own.response, expireExchange),
+        own?.idle === undefined
+          ? this.#idleTimeouts
+          : this.#ownQueue("idle", own.idle, stallExchange),
+      );
+    } catch (error) {
+      // A head that cannot be written is a rejection, as every other failure is.
+      return Promise.reject(error);
+    }
+    return exchange.run();
   }
 
   /** The deadline queue of one route's own timeout: deadlines of one duration share one. */
