@@ -157,16 +157,15 @@ async function forward(
   const tried = new Set<Backend>();
   for (;;) {
     const { backend } = selection;
-    const admitted = proxy.limiter.admit(backend, ctx.signal);
+    const admitted = proxy.limiter.admit(backend, ctx);
     const slot = admitted instanceof Promise ? await admitted : admitted;
-    if (ctx.signal.aborted) return errorResponse(499, "the client went away");
+    if (ctx.aborted) return errorResponse(499, "the client went away");
     if (typeof slot === "string") return errorResponse(503, slot);
     ctx.own(slot);
     proxy.telemetry.attemptStarted(ctx.backend, backend);
     ctx.sendTo(backend);
     tried.add(backend);
     upstream.body = body.stream();
-    const sentAt = performance.now();
     try {
       const response = await pool.transports[backend.transport].send(ctx, backend, upstream);
       ctx.headReceived();
@@ -177,10 +176,10 @@ async function forward(
       return toClientResponse(ctx, response, selection.setCookie, route);
     } catch (error) {
       slot[Symbol.dispose]();
-      if (ctx.signal.aborted) return errorResponse(499, "the client went away");
+      if (ctx.aborted) return errorResponse(499, "the client went away");
       if (body.tooLarge) return bodyTooLarge(limits.max_body);
       if (!(error instanceof UpstreamError)) throw error;
-      pool.balancer.observe(backend, performance.now() - sentAt, true);
+      pool.balancer.observe(backend, ctx.attemptMs(), true);
       reportFailure(pool.health, backend, upstream, error);
       const retry = nextAttempt(ctx, proxy, pool, error, body.replayable, tried);
       proxy.telemetry.attemptFailed(ctx.attemptFailed(error, retry !== undefined));

@@ -87,14 +87,16 @@ export class RequestContext implements Disposable {
   /** What a WebSocket tunnel carried, for a request that became one. */
   tunnel: TunnelRecord | undefined;
 
-  readonly #abort = new AbortController();
+  /** Made by the first use of {@linkcode RequestContext.signal}, which starts watching the client. */
+  #abort: AbortController | undefined;
   readonly #buffers: BufferPool;
   readonly #onEnd: ((record: RequestContext) => void) | undefined;
   #attemptStartedAt = 0;
   /** Whether {@linkcode RequestContext.countBody} took the body. */
   #bodyCounted = false;
+  #ended = false;
   #resources = new DisposableStack();
-  #onClientAbort = () => this.#abort.abort(new DOMException("client went away", "AbortError"));
+  #onClientAbort = () => this.#abort!.abort(new DOMException("client went away", "AbortError"));
 
   private constructor(
     readonly request: Request,
@@ -107,10 +109,8 @@ export class RequestContext implements Disposable {
     const headers = request.headers;
     this.requestId = requestId(headers.get("x-request-id"));
     this.explainAsked = headers.get("x-lb-explain") === "1";
-    this.#resources.defer(() => this.#onEnd?.(this));
-    this.#resources.defer(() => this.#abort.abort(REQUEST_FINISHED));
-    request.signal.addEventListener("abort", this.#onClientAbort, { once: true });
-    this.#resources.defer(() => request.signal.removeEventListener("abort", this.#onClientAbort));
+    // Moved with the other resources by handOff: the request ends when its body does.
+    this.#resources.defer(() => this.#end());
   }
 
   /** Opens the context of one incoming request. */
@@ -123,9 +123,25 @@ export class RequestContext implements Disposable {
     return new RequestContext(request, address, options);
   }
 
-  /** Aborted when the client goes away or the context is disposed. */
+  /**
+   * Aborted when the client goes away or the context is disposed. Watching
+   * the client costs a listener on the request's own signal, so it starts
+   * with the first use: work that may wait long (a queue, a slow backend)
+   * asks for it, a request answered at once never does.
+   */
   get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#ended) this.#abort.abort(REQUEST_FINISHED);
+      else if (this.request.signal.aborted) this.#onClientAbort();
+      else this.request.signal.addEventListener("abort", this.#onClientAbort, { once: true });
+    }
     return this.#abort.signal;
+  }
+
+  /** Whether {@linkcode RequestContext.signal} aborted; false while nothing watches the client. */
+  get aborted(): boolean {
+    return this.#abort?.signal.aborted ?? false;
   }
 
   /** A pooled buffer that goes back to the pool when the context is disposed. */
@@ -156,6 +172,11 @@ export class RequestContext implements Disposable {
     this.backend = backend;
     this.attempts++;
     this.#attemptStartedAt = performance.now();
+  }
+
+  /** Milliseconds since the current attempt was sent. */
+  attemptMs(): number {
+    return performance.now() - this.#attemptStartedAt;
   }
 
   /** The backend's response head arrived. */
@@ -196,6 +217,16 @@ export class RequestContext implements Disposable {
     if (!this.#bodyCounted) this.bytes = Number(headers.get("content-length") ?? 0);
     headers.set("x-request-id", this.requestId);
     return response;
+  }
+
+  /** The request ended: stop watching the client, abort pending upstream work, hand on the record. */
+  #end(): void {
+    this.#ended = true;
+    if (this.#abort !== undefined) {
+      this.request.signal.removeEventListener("abort", this.#onClientAbort);
+      this.#abort.abort(REQUEST_FINISHED);
+    }
+    this.#onEnd?.(this);
   }
 
   /**

@@ -17,7 +17,7 @@ import {
 } from "../types.ts";
 import { ChunkedDecoder, type ChunkSink } from "./http1_chunked_decoder.ts";
 import { ConnectionLease, type ConnectionPool, type PooledConnection } from "./connection_pool.ts";
-import type { DeadlineQueue } from "./deadline_queue.ts";
+import type { Deadline, DeadlineQueue } from "./deadline_queue.ts";
 import { encodeRequestHead, type RequestHead } from "./http1_request_head.ts";
 import { findHeadEnd, parseResponseHead, type ResponseHead } from "./http1_response_head.ts";
 
@@ -56,10 +56,23 @@ const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
  * const idleTimeouts = new DeadlineQueue<Http1Exchange>(60_000, (exchange) => exchange.stalled());
  * const upstream: UpstreamRequest = { method: "GET", target: "/", headers: [["host", "a"]], body: null };
  * const url = new URL("http://127.0.0.1:8080");
- * const response = await new Http1Exchange(ctx, pool, url, upstream, responseTimeouts, idleTimeouts)
+ * const response = await new Http1Exchange(ctx, pool, url, upstream, timers)
  *   .run();
  * ```
  */
+/**
+ * The shared timers of a transport's exchanges: response and body-idle
+ * deadlines, and the moment an exchange starts watching its client. A
+ * listener on the client's signal per request costs more than a small
+ * exchange's bookkeeping, and a client that leaves a request answered within
+ * `clientWatch.durationMs` changes nothing: only a slower exchange listens.
+ */
+export interface ExchangeTimers {
+  response: DeadlineQueue<Http1Exchange>;
+  idle: DeadlineQueue<Http1Exchange>;
+  clientWatch: DeadlineQueue<Http1Exchange>;
+}
+
 export class Http1Exchange
   implements UnderlyingDefaultSource<Uint8Array>, EventListenerObject, ChunkSink {
   readonly #ctx: RequestContext;
@@ -73,6 +86,10 @@ export class Http1Exchange
   readonly #headRequest: boolean;
   readonly #responseTimeouts: DeadlineQueue<Http1Exchange>;
   readonly #idleTimeouts: DeadlineQueue<Http1Exchange>;
+  readonly #clientWatches: DeadlineQueue<Http1Exchange>;
+  #clientWatch: Deadline<Http1Exchange> | null = null;
+  /** Whether the exchange listens for the client going away (see {@linkcode ExchangeTimers}). */
+  #watchingClient = false;
 
   #phase = HEAD_PHASE;
   /** Whether a byte of the request reached the current connection. */
@@ -113,8 +130,7 @@ export class Http1Exchange
     pool: ConnectionPool,
     url: URL,
     request: UpstreamRequest,
-    responseTimeouts: DeadlineQueue<Http1Exchange>,
-    idleTimeouts: DeadlineQueue<Http1Exchange>,
+    timers: ExchangeTimers,
   ) {
     this.#ctx = ctx;
     this.#pool = pool;
@@ -131,23 +147,24 @@ export class Http1Exchange
     this.#request = request;
     this.#requestDone = this.#head.framing === "none";
     this.#headRequest = request.method === "HEAD";
-    this.#responseTimeouts = responseTimeouts;
-    this.#idleTimeouts = idleTimeouts;
+    this.#responseTimeouts = timers.response;
+    this.#idleTimeouts = timers.idle;
+    this.#clientWatches = timers.clientWatch;
     this.#lease = ctx.own(new ConnectionLease(pool));
   }
 
   /** Resolves once the final response head arrived; rejects with `UpstreamError`. */
   async run(): Promise<UpstreamResponse> {
-    const signal = this.#ctx.signal;
-    if (signal.aborted) throw signal.reason;
+    const ctx = this.#ctx;
+    if (ctx.aborted) throw ctx.signal.reason;
     const connection = this.#pool.takeIdle(this.#url) ?? await this.#pool.connect(this.#url);
     this.#lease.connection = connection;
-    if (signal.aborted) {
+    if (ctx.aborted) {
       this.#lease.reusable = true;
       this.#lease[Symbol.dispose]();
-      throw signal.reason;
+      throw ctx.signal.reason;
     }
-    signal.addEventListener("abort", this);
+    this.#clientWatch = this.#clientWatches.set(this);
     const deadline = this.#responseTimeouts.set(this);
     let head: ResponseHead;
     try {
@@ -186,6 +203,15 @@ export class Http1Exchange
     // Closing the connection ends a pending read: let it end before everything is released.
     await this.#reading?.then(ignore, ignore);
     await this.#finish(false);
+  }
+
+  /** The exchange outlived a fast one: from now on a client that goes away stops it. */
+  watchClient(): void {
+    if (this.#phase === DONE_PHASE) return;
+    const signal = this.#ctx.signal;
+    this.#watchingClient = true;
+    if (signal.aborted) this.handleEvent();
+    else signal.addEventListener("abort", this);
   }
 
   /** `ctx.signal` aborted: the client went away. */
@@ -468,7 +494,8 @@ export class Http1Exchange
    */
   #finish(reusable: boolean): Promise<void> | undefined {
     this.#phase = DONE_PHASE;
-    this.#ctx.signal.removeEventListener("abort", this);
+    if (this.#clientWatch !== null) this.#clientWatches.cancel(this.#clientWatch);
+    if (this.#watchingClient) this.#ctx.signal.removeEventListener("abort", this);
     if (!reusable || this.#writing) {
       reusable = false;
       this.#lease.connection?.close();

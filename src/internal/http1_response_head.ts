@@ -97,7 +97,9 @@ export function parseResponseHead(
 ): ResponseHead {
   const view = buffer.subarray(0, headEnd);
   let lineEnd = view.indexOf(LF, start) - 1;
-  const head = parseStatusLine(view, start, lineEnd);
+  // One string of the whole head, byte for byte: names and values are slices of it.
+  const text = latin1(view, start, headEnd);
+  const head = parseStatusLine(view, start, lineEnd, text);
   if (head.status < 200) return head;
 
   let transferEncoding = false;
@@ -143,11 +145,11 @@ export function parseResponseHead(
     if (equalsIgnoreCase(view, at, colon, CONNECTION)) {
       connection |= connectionOptions(view, valueStart, valueEnd);
     }
-    const name = latin1(view, at, colon).toLowerCase();
+    const name = text.slice(at - start, colon - start).toLowerCase();
     if (!TOKEN.test(name) || hasForbiddenByte(view, valueStart, valueEnd)) {
       throw invalid("invalid header field");
     }
-    head.headers.push([name, latin1(view, valueStart, valueEnd)]);
+    head.headers.push([name, text.slice(valueStart - start, valueEnd - start)]);
   }
 
   if (transferEncoding) {
@@ -164,7 +166,12 @@ export function parseResponseHead(
   return head;
 }
 
-function parseStatusLine(view: Uint8Array, start: number, lineEnd: number): ResponseHead {
+function parseStatusLine(
+  view: Uint8Array,
+  start: number,
+  lineEnd: number,
+  text: string,
+): ResponseHead {
   // HTTP/1.x SP 3DIGIT [ SP reason-phrase ]
   if (lineEnd - start < 12) throw invalid("malformed status line");
   for (let i = 0; i < 7; i++) {
@@ -188,7 +195,7 @@ function parseStatusLine(view: Uint8Array, start: number, lineEnd: number): Resp
       const c = view[i];
       if ((c < SP && c !== HTAB) || c === 0x7f) throw invalid("malformed reason phrase");
     }
-    statusText = latin1(view, start + 13, lineEnd);
+    statusText = text.slice(13, lineEnd - start);
   }
   return {
     status,

@@ -15,6 +15,9 @@ import { ConnectionPool } from "./connection_pool.ts";
 import { DeadlineQueue } from "./deadline_queue.ts";
 import { Http1Exchange } from "./http1_exchange.ts";
 
+/** An exchange still running this long after it began starts watching its client. */
+const CLIENT_WATCH_AFTER_MS = 10;
+
 /**
  * Timeouts and pool size of an {@linkcode Http1Transport}.
  *
@@ -59,6 +62,7 @@ export class Http1Transport implements Transport {
   readonly #pool: ConnectionPool;
   readonly #responseTimeouts: DeadlineQueue<Http1Exchange>;
   readonly #idleTimeouts: DeadlineQueue<Http1Exchange>;
+  readonly #clientWatches: DeadlineQueue<Http1Exchange>;
   /** The queues of routes' own timeouts, by kind and duration. */
   readonly #ownTimeouts = new Map<string, DeadlineQueue<Http1Exchange>>();
 
@@ -71,6 +75,7 @@ export class Http1Transport implements Transport {
     });
     this.#responseTimeouts = new DeadlineQueue(options.responseTimeoutMs, expireExchange);
     this.#idleTimeouts = new DeadlineQueue(options.idleTimeoutMs ?? 60_000, stallExchange);
+    this.#clientWatches = new DeadlineQueue(CLIENT_WATCH_AFTER_MS, watchClient);
   }
 
   /**
@@ -87,18 +92,15 @@ export class Http1Transport implements Transport {
     const own = request.timeouts;
     let exchange: Http1Exchange;
     try {
-      exchange = new Http1Exchange(
-        ctx,
-        this.#pool,
-        backend.url,
-        request,
-        own?.response === undefined
+      exchange = new Http1Exchange(ctx, this.#pool, backend.url, request, {
+        response: own?.response === undefined
           ? this.#responseTimeouts
           : this.#ownQueue("response", own.response, expireExchange),
-        own?.idle === undefined
+        idle: own?.idle === undefined
           ? this.#idleTimeouts
           : this.#ownQueue("idle", own.idle, stallExchange),
-      );
+        clientWatch: this.#clientWatches,
+      });
     } catch (error) {
       // A head that cannot be written is a rejection, as every other failure is.
       return Promise.reject(error);
@@ -135,8 +137,13 @@ export class Http1Transport implements Transport {
     this.#pool.close();
     this.#responseTimeouts.close();
     this.#idleTimeouts.close();
+    this.#clientWatches.close();
     for (const queue of this.#ownTimeouts.values()) queue.close();
   }
+}
+
+function watchClient(exchange: Http1Exchange): void {
+  exchange.watchClient();
 }
 
 function expireExchange(exchange: Http1Exchange): void {

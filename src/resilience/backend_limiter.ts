@@ -50,7 +50,7 @@ interface Occupancy {
  * @example
  * ```ts
  * const limiter = new BackendLimiter({ maxInFlight: 2, queue: 10, queueTimeoutMs: 1000 });
- * let slot = limiter.admit(backend, ctx.signal);
+ * let slot = limiter.admit(backend, ctx);
  * if (slot instanceof Promise) slot = await slot;
  * if (typeof slot === "string") return errorResponse(503, slot);
  * ctx.own(slot);
@@ -64,9 +64,10 @@ export class BackendLimiter {
   /**
    * A slot on `backend` now, or a promise of one once a slot frees up; the
    * promise resolves instead to why not (a one-line reason) when the queue is
-   * full, the wait took longer than `queueTimeoutMs` or `signal` aborted.
+   * full, the wait took longer than `queueTimeoutMs` or the waiting client's
+   * `signal` aborted. `client.signal` is read only when the request must wait.
    */
-  admit(backend: Backend, signal: AbortSignal): Slot | Promise<Slot | string> {
+  admit(backend: Backend, client: { readonly signal: AbortSignal }): Slot | Promise<Slot | string> {
     const { maxInFlight, queue, queueTimeoutMs } = this.options;
     if (maxInFlight === 0) return backend.occupy();
     const occupancy = this.#of(backend);
@@ -77,6 +78,7 @@ export class BackendLimiter {
     if (occupancy.waiting.length >= queue) {
       return Promise.resolve("the backend is at its limit and its queue is full");
     }
+    const signal = client.signal;
     return new Promise<Slot | string>((resolve) => {
       const leave = (reason: string) => {
         const index = occupancy.waiting.indexOf(waiter);

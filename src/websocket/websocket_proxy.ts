@@ -47,7 +47,7 @@ export async function proxyWebSocket(
   backend: Backend,
   upstream: UpstreamRequest,
 ): Promise<Response | undefined> {
-  const admitted = proxying.limiter.admit(backend, ctx.signal);
+  const admitted = proxying.limiter.admit(backend, ctx);
   const slot = admitted instanceof Promise ? await admitted : admitted;
   if (typeof slot === "string") return errorResponse(503, slot);
   const { timeouts } = proxying.config;
