@@ -142,7 +142,11 @@ async function benchmark(run: Run, interrupted: AbortSignal): Promise<boolean> {
     durationS: options.durationS,
   };
   const notRun = selection.notRun.length > 0 ? ` Not run: ${selection.notRun.join(", ")}.` : "";
-  console.error(estimateLine(plan) + notRun);
+  const thenConnections = options.connectionsScenario
+    ? ` Then connections: ${selection.setups.filter((setup) => setup.id !== "direct").length} ` +
+      `setups × (burst + ${options.idleS} s idle).`
+    : "";
+  console.error(estimateLine(plan) + thenConnections + notRun);
   const startedAt = new Date();
   const backends = await startBackends(run.supervisor, run.dir, run.tools.nginx);
   const context: TargetContext = {
@@ -154,9 +158,7 @@ async function benchmark(run: Run, interrupted: AbortSignal): Promise<boolean> {
     console.error(progressLine(m, plan));
   });
   interrupted.throwIfAborted();
-  const connections = options.connectionsScenario
-    ? await runConnections(run, context, interrupted)
-    : [];
+  const held = options.connectionsScenario ? await runConnections(run, context, interrupted) : [];
   const summaries = Object.fromEntries(
     plan.scenarios.map((s) => [s.name, summarizeScenario(s, plan.setups, measurements)]),
   );
@@ -166,7 +168,7 @@ async function benchmark(run: Run, interrupted: AbortSignal): Promise<boolean> {
     console.log(renderScenario(scenario, summaries[scenario.name]) + "\n");
   }
   if (options.connectionsScenario) {
-    console.log(renderConnections(connections, options.idleS) + "\n");
+    console.log(renderConnections(held, options.idleS) + "\n");
   }
   await writeJson(options.jsonPath, {
     startedAt: startedAt.toISOString(),
@@ -182,7 +184,7 @@ async function benchmark(run: Run, interrupted: AbortSignal): Promise<boolean> {
     notRun: selection.notRun,
     summaries,
     measurements,
-    connections: connections.map(({ setup, result, error }) => ({
+    connections: held.map(({ setup, result, error }) => ({
       setup: setup.id,
       result,
       error,
@@ -190,7 +192,7 @@ async function benchmark(run: Run, interrupted: AbortSignal): Promise<boolean> {
   });
   console.error(`raw results: ${options.jsonPath} (took ${formatSeconds(elapsedS(startedAt))})`);
   return measurements.every((m) => m.error === undefined) &&
-    connections.every((c) => c.error === undefined);
+    held.every((c) => c.error === undefined);
 }
 
 /** The connections scenario once per proxy setup (the backend direct has no memory to report). */
