@@ -328,6 +328,11 @@ Deno.test({
     );
     // A just-issued certificate that is due already is not renewed again at once.
     assert.ok(lines.some((line) => line.includes("renewing again in 1h")), lines.join("\n"));
+    // Nor does a reload that leaves renew_before as it was.
+    const scheduled = (await getJson<Status>(`${adminUrl(balancer)}/status`)).certificates[0];
+    await balancer.reloader.reload(setup.configPath);
+    const reloaded = (await getJson<Status>(`${adminUrl(balancer)}/status`)).certificates[0];
+    assert.equal(reloaded.renew_at, scheduled.renew_at);
     const families = await metrics(balancer);
     assert.equal(orders(families, "success"), 1);
   },

@@ -149,10 +149,17 @@ class ManagedCertificate {
     this.#schedule(this.#renewalDue());
   }
 
-  /** Takes changed settings; a renewal is rescheduled from the new `renew_before`. */
+  /**
+   * Takes the settings of a reloaded config; a changed `renew_before`
+   * reschedules the renewal (a reload that leaves it alone changes no timer).
+   */
   update(acme: AcmeConfig): void {
+    const rescheduled = acme.renew_before !== this.#acme.renew_before;
     this.#acme = acme;
-    if (this.#current !== undefined && this.#running === undefined && this.#failures === 0) {
+    if (
+      rescheduled && this.#current !== undefined && this.#running === undefined &&
+      this.#failures === 0
+    ) {
       this.#schedule(this.#renewalDue());
     }
   }
