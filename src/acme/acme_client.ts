@@ -247,24 +247,26 @@ export class AcmeClient implements Disposable {
 /** The JSON body of a successful answer, or an AcmeError saying it was not JSON. */
 async function json<T>(response: Response, what: string): Promise<T> {
   const text = await response.text();
-  try {
-    const value = JSON.parse(text);
-    if (typeof value === "object" && value !== null) return value as T;
-  } catch {
-    // Reported below.
-  }
+  const value = objectOf(text);
+  if (value !== undefined) return value as T;
   throw new AcmeError(`the CA's answer to ${what} is not a JSON object: ${text.slice(0, 80)}`);
 }
 
+/** The problem document of a refusal; a body that is none stands for its detail. */
 async function problemOf(response: Response): Promise<Problem> {
   const text = await response.text();
+  return objectOf(text) as Problem | undefined ??
+    { detail: text.slice(0, 200) || response.statusText };
+}
+
+/** `text` parsed when it is a JSON object, else undefined. */
+function objectOf(text: string): object | undefined {
   try {
     const value = JSON.parse(text);
-    if (typeof value === "object" && value !== null) return value as Problem;
+    return typeof value === "object" && value !== null ? value : undefined;
   } catch {
-    // Not a problem document: its start stands for the detail.
+    return undefined;
   }
-  return { detail: text.slice(0, 200) || response.statusText };
 }
 
 /**
