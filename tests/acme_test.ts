@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
+import { AcmeManager } from "../src/acme/certificate_manager.ts";
 import { startBalancer } from "../src/server.ts";
 import { loadConfig } from "../src/config/config.ts";
 import type { Balancer } from "../src/server.ts";
@@ -560,5 +561,50 @@ Deno.test({
       },
     );
     assert.equal(await response.text(), backend.slice(4));
+  },
+});
+
+Deno.test({
+  name: "acme: a failing order is retried with backoff, logged once per change of outcome",
+  async fn() {
+    await using certs = await makeTestCertificates();
+    const port = freeTcpPort();
+    await Deno.writeTextFile(
+      `${certs.dir}/config.yaml`,
+      `listen:
+  - { port: 0 }
+  - port: 0
+    tls: { acme: { directory: "https://127.0.0.1:${port}/dir", domains: [a.test], ca: ${certs.caPath} } }
+backends: [{ url: http://127.0.0.1:9 }]
+`,
+    );
+    const config = await loadConfig(`${certs.dir}/config.yaml`);
+    const lines: string[] = [];
+    // The product waits minutes; here the same schedule runs in milliseconds.
+    const manager = new AcmeManager((line) => lines.push(line), [50, 100, 200]);
+    try {
+      manager.configure(config);
+      // Nothing listens on the directory's port: every attempt fails the same way.
+      await waitFor(() => manager.orders.failure >= 3, "three failed attempts");
+      assert.equal(lines.length, 1, lines.join("\n"));
+      assert.match(lines[0], /failed: cannot reach the CA .*; retrying in 0\.05s$/);
+      // Then something answers there that is not an ACME CA: a new outcome, logged once more.
+      const own = await certs.server("garbage");
+      await using _ = Deno.serve({
+        hostname: "127.0.0.1",
+        port,
+        cert: await Deno.readTextFile(own.cert),
+        key: await Deno.readTextFile(own.key),
+        onListen() {},
+      }, () => new Response("<html>hello</html>"));
+      await waitFor(() => lines.length === 2, "the changed outcome logged");
+      assert.match(lines[1], /failed: the CA's answer to directory is not a JSON object/);
+      assert.match(lines[1], /retrying in 0\.2s$/);
+      const failures = manager.orders.failure;
+      await waitFor(() => manager.orders.failure >= failures + 2, "two more attempts");
+      assert.equal(lines.length, 2, lines.join("\n"));
+    } finally {
+      await manager.close();
+    }
   },
 });

@@ -60,11 +60,14 @@ export interface AcmeStats {
  */
 export class AcmeManager {
   readonly #log: (line: string) => void;
+  readonly #retryDelaysMs: readonly number[];
   readonly #managed = new Map<string, ManagedCertificate>();
   readonly orders = { success: 0, failure: 0 };
 
-  constructor(log: (line: string) => void) {
+  /** `retryDelaysMs`: the waits before the retries of a failing order, the last one repeated. */
+  constructor(log: (line: string) => void, retryDelaysMs: readonly number[] = RETRY_DELAYS_MS) {
     this.#log = log;
+    this.#retryDelaysMs = retryDelaysMs;
   }
 
   /**
@@ -86,7 +89,16 @@ export class AcmeManager {
     for (const [identity, acme] of wanted) {
       const managed = this.#managed.get(identity);
       if (managed !== undefined) managed.update(acme);
-      else this.#managed.set(identity, new ManagedCertificate(acme, this.orders, this.#log));
+      else {
+        this.#managed.set(
+          identity,
+          new ManagedCertificate(acme, {
+            orders: this.orders,
+            log: this.#log,
+            retryDelaysMs: this.#retryDelaysMs,
+          }),
+        );
+      }
     }
   }
 
@@ -115,6 +127,7 @@ class ManagedCertificate {
   readonly #storage: AcmeStorage;
   readonly #orders: { success: number; failure: number };
   readonly #log: (line: string) => void;
+  readonly #retryDelaysMs: readonly number[];
   readonly #abort = new AbortController();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #due: number | undefined;
@@ -127,13 +140,17 @@ class ManagedCertificate {
 
   constructor(
     acme: AcmeConfig,
-    orders: { success: number; failure: number },
-    log: (line: string) => void,
+    shared: {
+      orders: { success: number; failure: number };
+      log: (line: string) => void;
+      retryDelaysMs: readonly number[];
+    },
   ) {
     this.#acme = acme;
     this.#storage = new AcmeStorage(acme);
-    this.#orders = orders;
-    this.#log = log;
+    this.#orders = shared.orders;
+    this.#log = shared.log;
+    this.#retryDelaysMs = shared.retryDelaysMs;
     const stored = this.#storage.readCertificate(acme.domains);
     if ("problem" in stored) {
       this.#schedule(Date.now());
@@ -226,7 +243,8 @@ class ManagedCertificate {
         this.#orders.failure++;
         const reason = error instanceof Error ? error.message : String(error);
         this.#lastError = reason;
-        const delay = RETRY_DELAYS_MS[Math.min(this.#failures, RETRY_DELAYS_MS.length - 1)];
+        const delays = this.#retryDelaysMs;
+        const delay = delays[Math.min(this.#failures, delays.length - 1)];
         this.#failures++;
         const keeping = this.#current === undefined
           ? "no certificate for all of them yet"
@@ -256,5 +274,6 @@ class ManagedCertificate {
 }
 
 function formatDelay(ms: number): string {
+  if (ms < 60_000) return `${ms / 1000}s`;
   return ms < 3_600_000 ? `${ms / 60_000}m` : `${ms / 3_600_000}h`;
 }
