@@ -419,8 +419,26 @@ Deno.test({
       30_000,
     );
     await assert.rejects(servedCertificate(setup.httpsPort, "a.test", setup.rootPath));
+    // Another storage folder: the certificate is ordered there and the listener follows it.
+    await Deno.writeTextFile(
+      setup.configPath,
+      (await Deno.readTextFile(setup.configPath)).replace("storage: ./acme", "storage: ./acme2"),
+    );
+    await balancer.reloader.reload(setup.configPath);
+    await waitFor(
+      () => lines.filter((line) => line.includes("certificate rotated")).length === 3,
+      "the certificate from the new storage",
+      30_000,
+    );
+    const moved = await Deno.readTextFile(
+      (await storedFiles(`${setup.certs.dir}/acme2`)).find((file) => file.endsWith(".crt"))!,
+    );
+    assert.equal(
+      await servedCertificate(setup.httpsPort, "c.test", setup.rootPath),
+      firstPem(moved),
+    );
     const families = await metrics(balancer);
-    assert.equal(orders(families, "success"), 3);
+    assert.equal(orders(families, "success"), 4);
     assert.ok(
       sampleValue(families, "lb_certificate_expiry_seconds", { domain: "c.test" }) >
         Date.now() / 1000,

@@ -78,7 +78,11 @@ Deno.test({
       }
     })();
     try {
-      await waitFor(() => answers.includes("127.0.0.2"), "the first address in rotation");
+      await waitFor(() => answers.includes("127.0.0.2"), "the first address in rotation")
+        .catch((error) => {
+          const seen = `answers ${answers.length}, failures ${failures.slice(-3).join(" | ")}`;
+          throw new Error(`${error.message} (${seen}):\n${lines.join("\n")}`);
+        });
       await dns.setHosts("127.0.0.2 api.test\n127.0.0.3 api.test\n");
       await waitFor(() => answers.includes("127.0.0.3"), "the added address joins", 5000);
       await dns.setHosts("127.0.0.3 api.test\n");

@@ -29,18 +29,21 @@ export function acmeCertificateSource(
   acme: () => AcmeConfig,
   log: (line: string) => void,
 ): CertificateSource {
-  const { certificatesFolder } = new AcmeStorage(acme());
-  let folders = [certificatesFolder];
-  try {
-    Deno.mkdirSync(certificatesFolder, { recursive: true });
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    log(`acme: cannot make ${certificatesFolder} (${reason}): new certificates need a restart`);
-    folders = [];
-  }
   return {
     files: [],
-    folders,
+    folders: () => {
+      const { certificatesFolder } = new AcmeStorage(acme());
+      try {
+        Deno.mkdirSync(certificatesFolder, { recursive: true });
+        return [certificatesFolder];
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        log(
+          `acme: cannot make ${certificatesFolder} (${reason}): no certificate is watched for there`,
+        );
+        return [];
+      }
+    },
     mayWait: true,
     read: () => {
       const current = acme();

@@ -30,8 +30,8 @@ export interface Listening {
 export interface CertificateSource {
   /** Files whose change may bring a new pair. */
   readonly files: string[];
-  /** Folders in which any change may bring a new pair. */
-  readonly folders: string[];
+  /** Folders in which any change may bring a new pair, as the config in force names them. */
+  folders(): string[];
   /** The pair to serve now, or why there is none. */
   read(): CertificatePair;
   /** Without a first pair: throw (false), or wait for one (true). */
@@ -42,7 +42,7 @@ export interface CertificateSource {
 export function certificateFiles(tls: TlsConfig): CertificateSource {
   return {
     files: [tls.cert, tls.key],
-    folders: [],
+    folders: () => [],
     read: () => readCertificatePair(tls),
     mayWait: false,
   };
@@ -50,7 +50,10 @@ export function certificateFiles(tls: TlsConfig): CertificateSource {
 
 /** A TLS listener that can also be told to look at its source again. */
 export interface RotatingListening extends Listening {
-  /** Reads the source now and rotates when it has a different pair (a reload changed what it names). */
+  /**
+   * Reads the source now and rotates when it has a different pair, watching
+   * its folders anew when they changed (a reload changed what it names).
+   */
   refresh(): void;
 }
 
@@ -124,18 +127,30 @@ export function serveRotatingTls(options: RotatingTlsOptions): RotatingListening
     draining.add(drained);
     log(`tls ${where}: certificate rotated, valid until ${pair.notAfter.toISOString()}`);
   };
-  const watcher = watchPaths(source, () => {
+  const onChange = () => {
     clearTimeout(timer);
     timer = setTimeout(rotate, SETTLE_MS);
-  });
+  };
+  let folders = source.folders();
+  let watcher = watchPaths(source.files, folders, onChange);
+  const closing = new Set<Promise<void>>();
   let stopped: Promise<void> | undefined;
   return {
     addr,
-    refresh: rotate,
+    refresh: () => {
+      const now = source.folders();
+      if (now.join("\n") !== folders.join("\n") && stopped === undefined) {
+        const closed = watcher.close().finally(() => closing.delete(closed));
+        closing.add(closed);
+        folders = now;
+        watcher = watchPaths(source.files, folders, onChange);
+      }
+      rotate();
+    },
     shutdown: () =>
       stopped ??= (async () => {
         clearTimeout(timer);
-        await watcher.close();
+        await Promise.all([watcher.close(), ...closing]);
         await Promise.all([current?.shutdown(), ...draining]);
       })(),
   };
@@ -154,18 +169,22 @@ function holdPort(options: { hostname: string; port: number }): number {
 }
 
 /**
- * Calls `onChange` when one of the source's files is written, replaced or
- * renamed over, or the `..data` link beside it swapped (a Kubernetes secret
- * volume), or anything in one of its folders changes.
+ * Calls `onChange` when one of `files` is written, replaced or renamed over,
+ * or the `..data` link beside it swapped (a Kubernetes secret volume), or
+ * anything in one of `folderPaths` changes.
  */
-function watchPaths(source: CertificateSource, onChange: () => void): { close(): Promise<void> } {
+function watchPaths(
+  files: string[],
+  folderPaths: string[],
+  onChange: () => void,
+): { close(): Promise<void> } {
   // Events name real paths: a folder reached through a link is watched at its target.
-  const real = source.files.map((path) => {
+  const real = files.map((path) => {
     const slash = path.lastIndexOf("/");
     const folder = Deno.realPathSync(path.slice(0, slash) || "/");
     return { folder, file: `${folder === "/" ? "" : folder}${path.slice(slash)}` };
   });
-  const watchedFolders = source.folders.map((folder) => Deno.realPathSync(folder));
+  const watchedFolders = folderPaths.map((folder) => Deno.realPathSync(folder));
   const folders = [...new Set([...real.map(({ folder }) => folder), ...watchedFolders])];
   const watched = new Set([
     ...real.map(({ file }) => file),
