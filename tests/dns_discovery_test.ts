@@ -78,7 +78,7 @@ Deno.test({
       }
     })();
     try {
-      await waitFor(() => answers.includes("127.0.0.2"), "the first address in rotation")
+      await waitFor(() => answers.includes("127.0.0.2"), "the first address in rotation", 30_000)
         .catch((error) => {
           const seen = `answers ${answers.length}, failures ${failures.slice(-3).join(" | ")}`;
           throw new Error(`${error.message} (${seen}):\n${lines.join("\n")}`);
